@@ -1,0 +1,54 @@
+package oauth
+
+import (
+	"strings"
+	"time"
+)
+
+// Principal is who a valid bearer token speaks for and what it may do.
+type Principal struct {
+	// UserID is the end user the token was issued to.
+	UserID string
+	// ClientID is the OAuth client the token was issued to; empty for a
+	// personal token.
+	ClientID string
+	// Scopes are the granted scopes, in the order they were granted.
+	Scopes []string
+	// Kind is KindAccess or KindPersonal.
+	Kind Kind
+	// ExpiresAt is when the token stops working; zero for never.
+	ExpiresAt time.Time
+	// IssuedAt is when the token was issued.
+	IssuedAt time.Time
+}
+
+// HasScope reports whether the principal was granted scope s.
+func (p *Principal) HasScope(s string) bool {
+	for _, have := range p.Scopes {
+		if have == s {
+			return true
+		}
+	}
+	return false
+}
+
+// FirstMissing returns the first scope of required that p lacks, in the
+// order given (SPEC 3: required_scope names the first missing one).
+func (p *Principal) FirstMissing(required []string) (string, bool) {
+	for _, s := range required {
+		if !p.HasScope(s) {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+// ScopeString returns the scopes space-separated, as OAuth writes them.
+func (p *Principal) ScopeString() string {
+	return strings.Join(p.Scopes, " ")
+}
+
+// expired reports whether the token has run out at now.
+func (p *Principal) expired(now time.Time) bool {
+	return !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt)
+}
