@@ -1,0 +1,210 @@
+package module
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Validate checks the configuration alone, without side effects, so that
+// `caddy adapt` and `caddy validate` refuse a bad config with a message
+// naming the culprit (SPEC 1).
+func (a *App) Validate() error {
+	if a.Issuer == "" {
+		return fmt.Errorf("tokengate: issuer is required")
+	}
+	if err := checkIssuer(a.Issuer); err != nil {
+		return err
+	}
+	if a.Database != nil {
+		switch a.Database.Driver {
+		case "", "sqlite":
+		case "postgres":
+			if a.Database.DSN == "" {
+				return fmt.Errorf("tokengate: database postgres needs a DSN")
+			}
+		default:
+			return fmt.Errorf("tokengate: unknown database driver %q (want sqlite or postgres)", a.Database.Driver)
+		}
+	}
+	if a.Users != nil && a.Users.JWTSecret == "" && a.Users.JWKSURL == "" {
+		return fmt.Errorf("tokengate: users needs jwt_secret or jwks_url")
+	}
+	declared := make(map[string]bool, len(a.Scopes))
+	for _, s := range a.Scopes {
+		if err := checkScopeName(s.Name); err != nil {
+			return err
+		}
+		if declared[s.Name] {
+			return fmt.Errorf("tokengate: scope %q declared twice", s.Name)
+		}
+		declared[s.Name] = true
+	}
+	if err := a.checkScopes("personal_token_scopes", a.PersonalTokenScopes); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(a.Clients))
+	for _, c := range a.Clients {
+		if c.ID == "" {
+			return fmt.Errorf("tokengate: a client has no id")
+		}
+		if seen[c.ID] {
+			return fmt.Errorf("tokengate: duplicate client %q", c.ID)
+		}
+		seen[c.ID] = true
+		if err := a.checkClient(c); err != nil {
+			return err
+		}
+	}
+	if a.Cache != nil && a.Cache.MaxEntries < 0 {
+		return fmt.Errorf("tokengate: cache max_entries must not be negative")
+	}
+	return nil
+}
+
+// checkScopes refuses any scope in names that no scope line declares.
+func (a *App) checkScopes(where string, names []string) error {
+	for _, n := range names {
+		if !a.declares(n) {
+			return fmt.Errorf("tokengate: %s names undeclared scope %q", where, n)
+		}
+	}
+	return nil
+}
+
+func (a *App) declares(scope string) bool {
+	for _, s := range a.Scopes {
+		if s.Name == scope {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *App) checkClient(c ClientConfig) error {
+	where := fmt.Sprintf("client %q", c.ID)
+	if c.Secret != "" && c.SecretHash != "" {
+		return fmt.Errorf("tokengate: %s has both secret and secret_hash", where)
+	}
+	if c.SecretHash != "" {
+		if err := checkSecretHash(c.SecretHash); err != nil {
+			return fmt.Errorf("tokengate: %s: %w", where, err)
+		}
+	}
+	if len(c.RedirectURIs) == 0 {
+		return fmt.Errorf("tokengate: %s has no redirect_uri", where)
+	}
+	for _, u := range c.RedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return fmt.Errorf("tokengate: %s: %w", where, err)
+		}
+	}
+	if err := a.checkScopes(where, c.Scopes); err != nil {
+		return err
+	}
+	switch c.PKCE {
+	case "", "required":
+	case "optional":
+		if c.Secret == "" && c.SecretHash == "" {
+			return fmt.Errorf("tokengate: %s is public (no secret), so pkce cannot be optional", where)
+		}
+	default:
+		return fmt.Errorf("tokengate: %s: pkce must be required or optional, not %q", where, c.PKCE)
+	}
+	return nil
+}
+
+// checkIssuer applies RFC 8414 2: an https URL with no query or fragment;
+// plain http is allowed for a loopback host so a demo can run locally.
+func checkIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("tokengate: issuer %q is not an absolute URL", issuer)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("tokengate: issuer %q must not have a query or fragment", issuer)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("tokengate: issuer %q must use https (http is allowed for loopback hosts only)", issuer)
+		}
+	default:
+		return fmt.Errorf("tokengate: issuer %q must use https", issuer)
+	}
+	return nil
+}
+
+// checkRedirectURI accepts absolute URIs without fragment (RFC 6749 3.1.2);
+// http only for loopback hosts (RFC 8252 7.3, 8.3). Private-use schemes such
+// as com.example.app:/oauth are allowed for native apps (RFC 8252 7.1).
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return fmt.Errorf("redirect_uri %q is not an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("redirect_uri %q must not have a fragment", raw)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("redirect_uri %q uses http with a host that is not loopback; use https", raw)
+		}
+	case "https":
+		if u.Host == "" {
+			return fmt.Errorf("redirect_uri %q has no host", raw)
+		}
+	}
+	return nil
+}
+
+// isLoopbackHost accepts the loopback IP literals and "localhost".
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkScopeName applies RFC 6749 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func checkScopeName(name string) error {
+	if name == "" {
+		return fmt.Errorf("tokengate: empty scope name")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return fmt.Errorf("tokengate: scope %q has a character RFC 6749 3.3 does not allow", name)
+		}
+	}
+	return nil
+}
+
+// checkSecretHash accepts "sha256:" and 64 hex digits.
+func checkSecretHash(h string) error {
+	hexPart, ok := strings.CutPrefix(h, "sha256:")
+	if !ok || len(hexPart) != 64 {
+		return fmt.Errorf("secret_hash must be sha256:<64 hex digits>")
+	}
+	for i := 0; i < len(hexPart); i++ {
+		c := hexPart[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return fmt.Errorf("secret_hash must be sha256:<64 hex digits>")
+		}
+	}
+	return nil
+}
+
+// ValidateScopes checks a guard's rules against the app's declared scopes.
+func (a *App) ValidateScopes(where string, methods map[string][]string) error {
+	for m, scopes := range methods {
+		if err := a.checkScopes(fmt.Sprintf("%s (%s)", where, m), scopes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
