@@ -1,7 +1,14 @@
 package module
 
 import (
+	"fmt"
+	"path/filepath"
+	"time"
+
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 func init() {
@@ -39,11 +46,17 @@ type App struct {
 	// still returns the same new pair instead of counting as reuse.
 	// Default: 0s.
 	RefreshGrace caddy.Duration `json:"refresh_grace,omitempty"`
-	// PersonalTokenScopes are granted to personal API tokens. Default: every
-	// declared scope.
+	// PersonalTokenScopes are granted to personal API tokens when they are
+	// issued. Default: every declared scope.
 	PersonalTokenScopes []string `json:"personal_token_scopes,omitempty"`
 	// Cache bounds the validation cache.
 	Cache *CacheConfig `json:"cache,omitempty"`
+
+	state     *sharedState
+	stateKey  string
+	users     *oauth.UserVerifier
+	personal  *oauth.PersonalTokens
+	logger    *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -53,3 +66,107 @@ func (App) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(App) },
 	}
 }
+
+// Provision sets defaults, expands placeholders and opens (or, across a
+// reload, reuses) the store and the validation cache.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+
+	if a.CodeTTL == 0 {
+		a.CodeTTL = caddy.Duration(10 * time.Minute)
+	}
+	if a.AccessTokenTTL == 0 {
+		a.AccessTokenTTL = caddy.Duration(time.Hour)
+	}
+	if a.RefreshTokenTTL == 0 {
+		a.RefreshTokenTTL = caddy.Duration(720 * time.Hour)
+	}
+	if len(a.PersonalTokenScopes) == 0 {
+		for _, s := range a.Scopes {
+			a.PersonalTokenScopes = append(a.PersonalTokenScopes, s.Name)
+		}
+	}
+
+	db, err := a.resolveDatabase(repl)
+	if err != nil {
+		return err
+	}
+	cache := oauth.CacheConfig{}
+	if a.Cache != nil {
+		cache.MaxEntries = a.Cache.MaxEntries
+		cache.TTL = time.Duration(a.Cache.TTL)
+	}
+	a.stateKey = db.poolKey(cache)
+	state, err := loadSharedState(ctx, a.stateKey, db, cache)
+	if err != nil {
+		a.stateKey = ""
+		return fmt.Errorf("tokengate: opening %s store: %w", db.driver, err)
+	}
+	a.state = state
+
+	if a.Users != nil {
+		a.users, err = newUserVerifier(a.Users, repl)
+		if err != nil {
+			return fmt.Errorf("tokengate: users: %w", err)
+		}
+	}
+	a.personal = &oauth.PersonalTokens{
+		Store:     state.store,
+		Validator: state.validator,
+		Scopes:    a.PersonalTokenScopes,
+		Logger:    a.logger,
+	}
+	return nil
+}
+
+// resolveDatabase expands placeholders and fills in the default SQLite file.
+func (a *App) resolveDatabase(repl *caddy.Replacer) (databaseTarget, error) {
+	cfg := DatabaseConfig{}
+	if a.Database != nil {
+		cfg = *a.Database
+	}
+	switch cfg.Driver {
+	case "", "sqlite":
+		path, err := repl.ReplaceOrErr(cfg.Path, true, true)
+		if err != nil {
+			return databaseTarget{}, fmt.Errorf("tokengate: database sqlite path: %w", err)
+		}
+		if path == "" {
+			path = filepath.Join(caddy.AppDataDir(), "tokengate", "tokengate.db")
+		}
+		return databaseTarget{driver: "sqlite", location: path}, nil
+	case "postgres":
+		dsn, err := repl.ReplaceOrErr(cfg.DSN, true, true)
+		if err != nil || dsn == "" {
+			return databaseTarget{}, fmt.Errorf("tokengate: database postgres DSN is empty after expanding placeholders")
+		}
+		return databaseTarget{driver: "postgres", location: dsn}, nil
+	}
+	return databaseTarget{}, fmt.Errorf("tokengate: unknown database driver %q", cfg.Driver)
+}
+
+// Start is part of caddy.App; the store was opened in Provision.
+func (a *App) Start() error { return nil }
+
+// Stop is part of caddy.App; the store is released in Cleanup, after the
+// next config (if any) has taken its reference.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's reference to the shared store and cache.
+func (a *App) Cleanup() error {
+	if a.stateKey == "" {
+		return nil
+	}
+	_, err := sharedStates.Delete(a.stateKey)
+	a.stateKey = ""
+	return err
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,7 +1,12 @@
 package module
 
 import (
+	"fmt"
+	"net/http"
+
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 func init() {
@@ -21,6 +26,9 @@ type Endpoints struct {
 	Introspect string `json:"introspect,omitempty"`
 	// APIToken is the personal API token endpoint's path. Default: /api-token.
 	APIToken string `json:"api_token,omitempty"`
+
+	app    *App
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -30,3 +38,54 @@ func (Endpoints) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(Endpoints) },
 	}
 }
+
+// Provision sets the default paths and finds the tokengate app.
+func (e *Endpoints) Provision(ctx caddy.Context) error {
+	e.logger = ctx.Logger()
+	app, err := tokengateApp(ctx, "tokengate_endpoints directive")
+	if err != nil {
+		return err
+	}
+	e.app = app
+	for _, p := range []struct {
+		path *string
+		def  string
+	}{
+		{&e.Authorize, "/oauth/authorize"},
+		{&e.Token, "/oauth/token"},
+		{&e.Revoke, "/oauth/revoke"},
+		{&e.Introspect, "/oauth/introspect"},
+		{&e.APIToken, "/api-token"},
+	} {
+		if *p.path == "" {
+			*p.path = p.def
+		}
+		if (*p.path)[0] != '/' {
+			return fmt.Errorf("tokengate_endpoints: path %q must start with /", *p.path)
+		}
+	}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	switch r.URL.Path {
+	case e.APIToken:
+		return e.serveAPIToken(w, r)
+	case e.Authorize, e.Token, e.Revoke, e.Introspect, metadataPath:
+		return writeJSON(w, http.StatusNotImplemented, map[string]string{
+			"error":             "unsupported_endpoint",
+			"error_description": "OAuth endpoints are not available in this version of tokengate",
+		})
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// metadataPath is where RFC 8414 3 puts the authorization server metadata.
+const metadataPath = "/.well-known/oauth-authorization-server"
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Endpoints)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Endpoints)(nil)
+)

@@ -1,7 +1,17 @@
 package module
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 func init() {
@@ -22,6 +32,10 @@ type Guard struct {
 	// UpstreamJWT, when set, replaces the Authorization header with a JWT
 	// describing the caller.
 	UpstreamJWT *UpstreamJWT `json:"upstream_jwt,omitempty"`
+
+	app      *App
+	upstream *upstreamSigner
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -31,3 +45,137 @@ func (Guard) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(Guard) },
 	}
 }
+
+// Provision finds the tokengate app and checks the rules against it.
+func (g *Guard) Provision(ctx caddy.Context) error {
+	g.logger = ctx.Logger()
+	app, err := tokengateApp(ctx, "tokengate directive")
+	if err != nil {
+		return err
+	}
+	g.app = app
+	for m := range g.Methods {
+		if m != "*" && m != strings.ToUpper(m) {
+			return fmt.Errorf("tokengate: method %q must be written in upper case", m)
+		}
+	}
+	if err := app.ValidateScopes("tokengate directive", g.Methods); err != nil {
+		return err
+	}
+	if g.UpstreamJWT != nil {
+		g.upstream, err = newUpstreamSigner(g.UpstreamJWT, app.Issuer)
+		if err != nil {
+			return fmt.Errorf("tokengate: upstream_jwt: %w", err)
+		}
+	}
+	return nil
+}
+
+// tokengateApp returns the configured tokengate app, or an error saying that
+// the global option block is missing (SPEC 1).
+func tokengateApp(ctx caddy.Context, who string) (*App, error) {
+	v, err := ctx.AppIfConfigured("tokengate")
+	if err != nil {
+		return nil, fmt.Errorf("%s needs the tokengate global option block: %w", who, err)
+	}
+	return v.(*App), nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// Identity headers are only ever set by the guard: drop any the client
+	// sent, before anything else, on every request.
+	stripIdentityHeaders(r.Header)
+
+	if isCORSPreflight(r) {
+		return next.ServeHTTP(w, r)
+	}
+	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
+		return denyTokenInURL(w)
+	}
+	text, err := oauth.BearerToken(r.Header["Authorization"])
+	if err != nil {
+		return denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials))
+	}
+	p, err := g.app.state.validator.Validate(r.Context(), text)
+	if err != nil {
+		if errors.Is(err, oauth.ErrUnavailable) {
+			if ce := g.logger.Check(zap.WarnLevel, "token store unavailable"); ce != nil {
+				ce.Write(zap.Error(err))
+			}
+			return denyUnavailable(w)
+		}
+		return denyUnauthenticated(w, true)
+	}
+	required, ok := g.requiredScopes(r.Method)
+	if !ok {
+		return denyScope(w, "")
+	}
+	if missing, lacks := p.FirstMissing(required); lacks {
+		return denyScope(w, missing)
+	}
+
+	setIdentity(r, p)
+	if g.upstream != nil {
+		jwt, err := g.upstream.sign(p)
+		if err != nil {
+			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing upstream JWT: %w", err))
+		}
+		r.Header.Set("Authorization", "Bearer "+jwt)
+	} else if !g.ForwardAuthorization {
+		delete(r.Header, "Authorization")
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// requiredScopes finds the request's line: its own method, then for HEAD
+// the GET line, then "*" (SPEC 1). With no lines, no scope is needed.
+func (g *Guard) requiredScopes(method string) ([]string, bool) {
+	if len(g.Methods) == 0 {
+		return nil, true
+	}
+	if s, ok := g.Methods[method]; ok {
+		return s, true
+	}
+	if method == http.MethodHead {
+		if s, ok := g.Methods[http.MethodGet]; ok {
+			return s, true
+		}
+	}
+	s, ok := g.Methods["*"]
+	return s, ok
+}
+
+// isCORSPreflight matches the Fetch standard's preflight request, which
+// browsers send without credentials, so it cannot carry a token.
+func isCORSPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions &&
+		r.Header.Get("Origin") != "" &&
+		r.Header.Get("Access-Control-Request-Method") != ""
+}
+
+// hasQueryToken reports whether the query names a token or access_token
+// parameter, with or without a value (RFC 6750 2.3 is not supported: tokens
+// in URLs leak through logs and Referer).
+func hasQueryToken(rawQuery string) bool {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		// An unparsable query may still carry one; look at the raw keys.
+		for _, kv := range strings.Split(rawQuery, "&") {
+			k, _, _ := strings.Cut(kv, "=")
+			if k, err := url.QueryUnescape(k); err == nil && (k == "token" || k == "access_token") {
+				return true
+			}
+		}
+		return false
+	}
+	_, token := q["token"]
+	_, accessToken := q["access_token"]
+	return token || accessToken
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Guard)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Guard)(nil)
+)

@@ -1,0 +1,34 @@
+package caddyfile
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/tokengate/caddy-tokengate/module"
+)
+
+// parseCache reads the cache block of the tokengate global option.
+func parseCache(d *caddyfile.Dispenser) (*module.CacheConfig, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	cache := new(module.CacheConfig)
+	seen := seenOptions{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := seen.once(d); err != nil {
+			return nil, err
+		}
+		var err error
+		switch d.Val() {
+		case "max_entries":
+			cache.MaxEntries, err = positiveInt(d)
+		case "ttl":
+			cache.TTL, err = durationArg(d, false)
+		default:
+			return nil, d.Errf("unrecognized cache subdirective %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return cache, nil
+}

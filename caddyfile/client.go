@@ -1,0 +1,62 @@
+package caddyfile
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/tokengate/caddy-tokengate/module"
+)
+
+// parseClient reads "client <id> { ... }" and appends the client to app.
+// Cross-field rules (a redirect URI is required, pkce optional needs a
+// secret, scopes must be declared) are App.Validate's, after the whole
+// block is read, so that the order of lines does not matter.
+func parseClient(d *caddyfile.Dispenser, app *module.App) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	c := module.ClientConfig{ID: d.Val()}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for _, other := range app.Clients {
+		if other.ID == c.ID {
+			return d.Errf("duplicate client %q", c.ID)
+		}
+	}
+	seen := seenOptions{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if opt != "redirect_uri" {
+			if err := seen.once(d); err != nil {
+				return err
+			}
+		}
+		var err error
+		switch opt {
+		case "name":
+			c.Name, err = oneArg(d)
+		case "secret":
+			c.Secret, err = oneArg(d)
+		case "secret_hash":
+			c.SecretHash, err = oneArg(d)
+		case "redirect_uri":
+			var uris []string
+			uris, err = someArgs(d)
+			c.RedirectURIs = append(c.RedirectURIs, uris...)
+		case "scopes":
+			c.Scopes, err = someArgs(d)
+		case "pkce":
+			c.PKCE, err = oneArg(d)
+			if err == nil && c.PKCE != "optional" && c.PKCE != "required" {
+				err = d.Errf("client %q: pkce must be optional or required, not %q", c.ID, c.PKCE)
+			}
+		default:
+			return d.Errf("unrecognized client subdirective %q", opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	app.Clients = append(app.Clients, c)
+	return nil
+}

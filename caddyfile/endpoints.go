@@ -1,0 +1,93 @@
+package caddyfile
+
+import (
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/tokengate/caddy-tokengate/module"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("tokengate_endpoints", parseEndpoints)
+	// Before every authentication handler, tokengate's own guard included:
+	// the endpoints authenticate their callers themselves (client
+	// credentials, the user's JWT), and a site-wide guard or basic_auth
+	// in front of them would make it impossible to obtain the very token
+	// the guard asks for.
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_endpoints", httpcaddyfile.Before, "basic_auth")
+}
+
+// endpointPaths are the endpoints' default paths (SPEC 4), by subdirective.
+// A moved path must not land on another endpoint's path, default or not.
+var endpointPaths = []struct{ option, path string }{
+	{"authorize", "/oauth/authorize"},
+	{"token", "/oauth/token"},
+	{"revoke", "/oauth/revoke"},
+	{"introspect", "/oauth/introspect"},
+	{"api_token", "/api-token"},
+	{"metadata", "/.well-known/oauth-authorization-server"},
+}
+
+// parseEndpoints sets up the endpoints handler. Syntax:
+//
+//	tokengate_endpoints [<matcher>] [{
+//		authorize  <path>
+//		token      <path>
+//		revoke     <path>
+//		introspect <path>
+//		api_token  <path>
+//	}]
+//
+// Every path starts with "/"; an omitted one keeps its default. The
+// metadata path (RFC 8414 3) is fixed.
+func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	if _, err := globalApp(h, "tokengate_endpoints"); err != nil {
+		return nil, err
+	}
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	e := new(module.Endpoints)
+	fields := map[string]*string{
+		"authorize":  &e.Authorize,
+		"token":      &e.Token,
+		"revoke":     &e.Revoke,
+		"introspect": &e.Introspect,
+		"api_token":  &e.APIToken,
+	}
+	seen := seenOptions{}
+	for h.NextBlock(0) {
+		opt := h.Val()
+		field, ok := fields[opt]
+		if !ok {
+			return nil, h.Errf("unrecognized tokengate_endpoints subdirective %q", opt)
+		}
+		if err := seen.once(h.Dispenser); err != nil {
+			return nil, err
+		}
+		path, err := oneArg(h.Dispenser)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(path, "/") {
+			return nil, h.Errf("%s path %q must start with /", opt, path)
+		}
+		*field = path
+	}
+	// Two endpoints on one path would leave one unreachable.
+	owner := make(map[string]string, len(endpointPaths))
+	for _, ep := range endpointPaths {
+		path := ep.path
+		if f := fields[ep.option]; f != nil && *f != "" {
+			path = *f
+		}
+		if other, taken := owner[path]; taken {
+			return nil, h.Errf("%s and %s both use the path %s", other, ep.option, path)
+		}
+		owner[path] = ep.option
+	}
+	return e, nil
+}

@@ -1,0 +1,302 @@
+package caddyfile
+
+import (
+	"strings"
+	"testing"
+)
+
+// globalBlock is a valid global option block, for cases whose mistake is
+// in a site block.
+const globalBlock = `{
+	tokengate {
+		issuer https://api.example.com
+		scope chargers:read
+		scope chargers:write
+		scope sessions:read
+	}
+}
+`
+
+// site wraps directive lines in a site block after globalBlock.
+func site(lines string) string {
+	return globalBlock + "\n:8080 {\n" + lines + "\n}\n"
+}
+
+// global wraps option lines in a tokengate global block.
+func global(lines string) string {
+	return "{\n\ttokengate {\n" + lines + "\n\t}\n}\n"
+}
+
+// TestAdaptErrors checks that `caddy adapt` refuses each invalid config
+// with a message naming the culprit (SPEC 1 "Rules").
+func TestAdaptErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, caddyfile, want string
+	}{
+		// SPEC 1: an undeclared scope is a config error wherever it is named.
+		{"undeclared scope in client", global(`
+		issuer https://api.example.com
+		scope chargers:read
+		client app {
+			redirect_uri https://app.example.com/cb
+			scopes chargers:read energy:write
+		}`), `client "app" names undeclared scope "energy:write"`},
+		{"undeclared scope inline in directive", site(`tokengate chargers:delete`),
+			`undeclared scope "chargers:delete", at Caddyfile:11`},
+		{"undeclared scope in directive block", site(`tokengate {
+		GET chargers:read
+		POST chargers:delete
+	}`), `tokengate directive (POST) names undeclared scope "chargers:delete", at Caddyfile:13`},
+		{"undeclared scope in personal_token_scopes", global(`
+		issuer https://api.example.com
+		scope chargers:read
+		personal_token_scopes chargers:read energy:read`),
+			`personal_token_scopes names undeclared scope "energy:read"`},
+
+		// SPEC 1: client rules.
+		{"client without redirect_uri", global(`
+		issuer https://api.example.com
+		client app {
+			name "App"
+		}`), `client "app" has no redirect_uri`},
+		{"client without block", global(`
+		issuer https://api.example.com
+		client app`), `client "app" has no redirect_uri`},
+		{"non-loopback http redirect_uri (RFC 8252 8.3)", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri http://app.example.com/cb
+		}`), `redirect_uri "http://app.example.com/cb" uses http with a host that is not loopback`},
+		{"pkce optional on a public client", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri https://app.example.com/cb
+			pkce optional
+		}`), `client "app" is public (no secret), so pkce cannot be optional`},
+		{"pkce bad value", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri https://app.example.com/cb
+			pkce sometimes
+		}`), `pkce must be optional or required, not "sometimes"`},
+		{"duplicate client id", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri https://app.example.com/cb
+		}
+		client app {
+			redirect_uri https://app.example.com/cb2
+		}`), `duplicate client "app", at Caddyfile:8`},
+		{"secret and secret_hash", global(`
+		issuer https://api.example.com
+		client app {
+			secret s3cret
+			secret_hash sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+			redirect_uri https://app.example.com/cb
+		}`), `client "app" has both secret and secret_hash`},
+		{"redirect_uri without argument", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri
+		}`), `wrong argument count`},
+
+		// SPEC 1: directives need the global block.
+		{"tokengate directive without global block", ":8080 {\n\ttokengate\n}\n",
+			"tokengate directive needs the tokengate global option block"},
+		{"tokengate_endpoints without global block", ":8080 {\n\ttokengate_endpoints\n}\n",
+			"tokengate_endpoints directive needs the tokengate global option block"},
+
+		// SPEC 1: methods are written in upper case, each once.
+		{"lower-case method", site(`tokengate {
+		get chargers:read
+	}`), `method "get" must be written in upper case: GET`},
+		{"mixed-case method", site(`tokengate {
+		Post chargers:write
+	}`), `method "Post" must be written in upper case: POST`},
+		{"method listed twice", site(`tokengate {
+		GET chargers:read
+		POST chargers:write
+		GET sessions:read
+	}`), `method GET is listed twice, at Caddyfile:14`},
+		{"star listed twice", site(`tokengate {
+		* chargers:read
+		* sessions:read
+	}`), `method * is listed twice`},
+		{"method without scope", site(`tokengate {
+		GET
+	}`), `wrong argument count or unexpected line ending after 'GET'`},
+		{"inline scopes and rule lines", site(`tokengate sessions:read {
+		POST chargers:write
+	}`), `the POST line cannot follow scopes given on the directive's line`},
+		{"forward_authorization with an argument", site(`tokengate {
+		forward_authorization yes
+	}`), `wrong argument count`},
+		{"forward_authorization and upstream_jwt", site(`tokengate {
+		forward_authorization
+		upstream_jwt {
+			secret s3cret
+		}
+	}`), `forward_authorization and upstream_jwt cannot be used together`},
+
+		// Unknown subdirectives are named.
+		{"unknown global subdirective", global(`
+		issuer https://api.example.com
+		isuer https://api.example.com`), `unrecognized tokengate subdirective "isuer", at Caddyfile:5`},
+		{"unknown users subdirective", global(`
+		issuer https://api.example.com
+		users {
+			jwt_secret s3cret
+			jwt_secrets s3cret
+		}`), `unrecognized users subdirective "jwt_secrets"`},
+		{"unknown client subdirective", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uris https://app.example.com/cb
+		}`), `unrecognized client subdirective "redirect_uris"`},
+		{"unknown cache subdirective", global(`
+		issuer https://api.example.com
+		cache {
+			size 10
+		}`), `unrecognized cache subdirective "size"`},
+		{"unknown guard subdirective", site(`tokengate {
+		forward_auth
+	}`), `unrecognized tokengate subdirective "forward_auth"`},
+		{"lower-case word that is not a method", site(`tokengate {
+		forward
+	}`), `unrecognized tokengate subdirective "forward" (an HTTP method is written in upper case)`},
+		{"unknown upstream_jwt subdirective", site(`tokengate {
+		upstream_jwt {
+			secret s3cret
+			algorithm HS512
+		}
+	}`), `unrecognized upstream_jwt subdirective "algorithm"`},
+		{"unknown endpoints subdirective", site(`tokengate_endpoints {
+		metadata /meta
+	}`), `unrecognized tokengate_endpoints subdirective "metadata"`},
+
+		// Issuer (RFC 8414 2).
+		{"missing issuer", global(`
+		scope chargers:read`), `issuer is required`},
+		{"http issuer not loopback", global(`
+		issuer http://api.example.com`), `must use https (http is allowed for loopback hosts only)`},
+		{"issuer without argument", global(`
+		issuer`), `wrong argument count`},
+		{"issuer with a block", global(`
+		issuer https://api.example.com {
+			x y
+		}`), `issuer does not take a block`},
+
+		// Values.
+		{"bad duration", global(`
+		issuer https://api.example.com
+		code_ttl 10x`), `code_ttl: invalid duration "10x"`},
+		{"zero access_token_ttl", global(`
+		issuer https://api.example.com
+		access_token_ttl 0s`), `access_token_ttl must be greater than zero`},
+		{"negative refresh_max_age", global(`
+		issuer https://api.example.com
+		refresh_max_age -1h`), `refresh_max_age must not be negative`},
+		{"zero cache max_entries", global(`
+		issuer https://api.example.com
+		cache {
+			max_entries 0
+		}`), `max_entries must be a positive integer, got "0"`},
+		{"unknown database driver", global(`
+		issuer https://api.example.com
+		database mysql root@/tokengate`), `unknown driver "mysql" (want sqlite or postgres)`},
+		{"postgres without DSN", global(`
+		issuer https://api.example.com
+		database postgres`), `database postgres needs a DSN`},
+		{"users without a key", global(`
+		issuer https://api.example.com
+		users {
+			audience authenticated
+		}`), `users needs jwt_secret or jwks_url`},
+		{"scope declared twice", global(`
+		issuer https://api.example.com
+		scope chargers:read
+		scope chargers:read "again"`), `scope "chargers:read" declared twice, at Caddyfile:6`},
+		{"scope with three arguments", global(`
+		issuer https://api.example.com
+		scope chargers:read Charger status`), `wrong argument count`},
+
+		// Every option at most once.
+		{"duplicate global option", global(`
+		issuer https://api.example.com
+		issuer https://other.example.com`), `issuer is given more than once, at Caddyfile:5`},
+		{"duplicate client option", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri https://app.example.com/cb
+			secret a
+			secret b
+		}`), `secret is given more than once`},
+		{"duplicate users option", global(`
+		issuer https://api.example.com
+		users {
+			jwt_secret a
+			jwt_secret b
+		}`), `jwt_secret is given more than once`},
+		{"tokengate global option twice", "{\n\ttokengate {\n\t\tissuer https://a.example.com\n\t}\n\ttokengate {\n\t\tissuer https://b.example.com\n\t}\n}\n",
+			`the tokengate global option is given more than once`},
+		{"duplicate forward_authorization", site(`tokengate {
+		forward_authorization
+		forward_authorization
+	}`), `forward_authorization is given more than once`},
+		{"duplicate endpoints path option", site(`tokengate_endpoints {
+		token /a
+		token /b
+	}`), `token is given more than once`},
+
+		// upstream_jwt (SPEC 3).
+		{"upstream_jwt without secret", site(`tokengate {
+		upstream_jwt {
+			ttl 60s
+		}
+	}`), `upstream_jwt needs a secret`},
+		{"upstream_jwt without block", site(`tokengate {
+		upstream_jwt
+	}`), `upstream_jwt needs a secret`},
+		{"upstream_jwt reserved claim", site(`tokengate {
+		upstream_jwt {
+			secret s3cret
+			claim sub admin
+		}
+	}`), `claim "sub" is set by tokengate and cannot be overridden`},
+		{"upstream_jwt claim twice", site(`tokengate {
+		upstream_jwt {
+			secret s3cret
+			claim role a
+			claim role b
+		}
+	}`), `claim "role" is given more than once`},
+		{"upstream_jwt claim without value", site(`tokengate {
+		upstream_jwt {
+			secret s3cret
+			claim role
+		}
+	}`), `wrong argument count`},
+
+		// tokengate_endpoints (SPEC 4).
+		{"endpoints path without leading slash", site(`tokengate_endpoints {
+		token oauth/token
+	}`), `token path "oauth/token" must start with /`},
+		{"endpoints argument", site(`tokengate_endpoints oauth`), `wrong argument count`},
+		{"endpoints on one path", site(`tokengate_endpoints {
+		revoke /oauth/token
+	}`), `token and revoke both use the path /oauth/token`},
+		{"endpoint on the metadata path", site(`tokengate_endpoints {
+		api_token /.well-known/oauth-authorization-server
+	}`), `api_token and metadata both use the path /.well-known/oauth-authorization-server`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := adapt(t, tc.caddyfile)
+			if err == nil {
+				t.Fatalf("adapted without error; want one containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\ndoes not contain %q", err, tc.want)
+			}
+		})
+	}
+}

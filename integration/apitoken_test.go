@@ -1,0 +1,170 @@
+package integration
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestPersonalTokenLifecycle walks SPEC 4.7 / seed 001: activate, use,
+// read, rotate, deactivate, each change taking effect on the next request.
+func TestPersonalTokenLifecycle(t *testing.T) {
+	forEachStore(t, func(t *testing.T, database string) {
+		g := startGateway(t, database, "")
+		personalTokenLifecycle(t, g)
+	})
+}
+
+func personalTokenLifecycle(t *testing.T, g *gateway) {
+	user := "user-lifecycle"
+	jwtAuth := []string{"Authorization", "Bearer " + userJWT(t, user)}
+	endpoint := g.base + "/api-token"
+	sessions := g.base + "/functions/v1/api/sessions"
+
+	r := do(t, "GET", endpoint, "", jwtAuth...)
+	if r.status != 200 || r.body != `{"active":false}` {
+		t.Fatalf("GET before activation: %d %s", r.status, r.body)
+	}
+	checkNoStore(t, r)
+
+	r = do(t, "POST", endpoint, "", jwtAuth...)
+	if r.status != 201 {
+		t.Fatalf("POST: %d %s", r.status, r.body)
+	}
+	checkNoStore(t, r)
+	created := r.decode(t)
+	first, _ := created["token"].(string)
+	if !strings.HasPrefix(first, "tgp_") {
+		t.Fatalf("token %q has no tgp_ prefix", first)
+	}
+	if _, err := time.Parse(time.RFC3339, created["created_at"].(string)); err != nil {
+		t.Errorf("created_at: %v", err)
+	}
+
+	r = do(t, "GET", endpoint, "", jwtAuth...)
+	status := r.decode(t)
+	if status["active"] != true || status["hint"] != first[:8] || status["last_used_at"] != nil {
+		t.Errorf("GET after activation: %s", r.body)
+	}
+	if strings.Contains(r.body, first) {
+		t.Errorf("GET shows the token again: %s", r.body)
+	}
+
+	if r := do(t, "GET", sessions, "", "Authorization", "Bearer "+first); r.status != 200 {
+		t.Fatalf("first token: %d %s", r.status, r.body)
+	}
+	if got := g.sessions.last(t).Header.Get("X-Authenticated-Userid"); got != user {
+		t.Errorf("backend saw user %q", got)
+	}
+	eventually(t, 5*time.Second, "last_used_at set after a use", func() bool {
+		s := do(t, "GET", endpoint, "", jwtAuth...).decode(t)
+		v, ok := s["last_used_at"].(string)
+		if !ok {
+			return false
+		}
+		_, err := time.Parse(time.RFC3339, v)
+		return err == nil
+	})
+
+	// Rotate: the old token is refused on the very next request.
+	r = do(t, "POST", endpoint, "", jwtAuth...)
+	second, _ := r.decode(t)["token"].(string)
+	if r.status != 201 || second == first {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", sessions, "", "Authorization", "Bearer "+first); r.status != 401 {
+		t.Errorf("rotated token still accepted: %d", r.status)
+	}
+	if r := do(t, "GET", sessions, "", "Authorization", "Bearer "+second); r.status != 200 {
+		t.Errorf("new token refused: %d %s", r.status, r.body)
+	}
+
+	// Deactivate.
+	r = do(t, "DELETE", endpoint, "", jwtAuth...)
+	if r.status != 204 || r.body != "" {
+		t.Fatalf("DELETE: %d %q", r.status, r.body)
+	}
+	checkNoStore(t, r)
+	if r := do(t, "GET", sessions, "", "Authorization", "Bearer "+second); r.status != 401 {
+		t.Errorf("deactivated token still accepted: %d", r.status)
+	}
+	if r := do(t, "GET", endpoint, "", jwtAuth...); r.body != `{"active":false}` {
+		t.Errorf("GET after DELETE: %s", r.body)
+	}
+}
+
+// TestPersonalTokenConcurrentRotation: SPEC 4.7, concurrent calls leave
+// exactly one active token.
+func TestPersonalTokenConcurrentRotation(t *testing.T) {
+	forEachStore(t, func(t *testing.T, database string) {
+		g := startGateway(t, database, "")
+		auth := []string{"Authorization", "Bearer " + userJWT(t, "user-race")}
+		const n = 10
+		tokens := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := do(t, "POST", g.base+"/api-token", "", auth...)
+				if r.status != 201 {
+					t.Errorf("POST: %d %s", r.status, r.body)
+					return
+				}
+				tokens[i], _ = r.decode(t)["token"].(string)
+			}()
+		}
+		wg.Wait()
+		working := 0
+		for _, tok := range tokens {
+			if do(t, "GET", g.base+"/functions/v1/api/sessions", "", "Authorization", "Bearer "+tok).status == 200 {
+				working++
+			}
+		}
+		if working != 1 {
+			t.Errorf("%d of %d concurrently issued tokens work, want exactly 1", working, n)
+		}
+	})
+}
+
+// TestPersonalTokenEndpointRefusals: the endpoint needs a valid user JWT and
+// answers only GET, POST and DELETE.
+func TestPersonalTokenEndpointRefusals(t *testing.T) {
+	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
+	endpoint := g.base + "/api-token"
+	expired := expiredUserJWT(t, "user-x")
+	for _, c := range []struct {
+		name    string
+		method  string
+		headers []string
+		status  int
+	}{
+		{"no JWT", "POST", nil, 401},
+		{"expired JWT", "POST", []string{"Authorization", "Bearer " + expired}, 401},
+		{"JWT signed with another secret", "POST", []string{"Authorization", "Bearer " + foreignJWT(t, "user-x")}, 401},
+		{"API token instead of JWT", "POST", []string{"Authorization", "Bearer " + g.personalToken(t, "user-y")}, 401},
+		{"PUT", "PUT", []string{"Authorization", "Bearer " + userJWT(t, "user-x")}, 405},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := do(t, c.method, endpoint, "", c.headers...)
+			if r.status != c.status {
+				t.Fatalf("got %d %s, want %d", r.status, r.body, c.status)
+			}
+			if r.status == 401 && r.decode(t)["error"] != "unauthorized" {
+				t.Errorf("body %s", r.body)
+			}
+			if strings.Contains(r.body, expired) {
+				t.Errorf("the JWT is echoed back")
+			}
+			checkNoStore(t, r)
+		})
+	}
+}
+
+func checkNoStore(t *testing.T, r response) {
+	t.Helper()
+	if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
+		t.Errorf("missing no-store headers: %v", r.header)
+	}
+}

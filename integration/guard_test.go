@@ -1,0 +1,223 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// The answers of SPEC 3, byte for byte.
+const (
+	bodyInvalid    = `{"error":"Missing or invalid API token"}`
+	bodyInURL      = `{"error":"Missing or invalid API token","error_description":"Tokens in the URL are not accepted; send Authorization: Bearer <token>"}`
+	challengeBare  = `Bearer realm="tokengate"`
+	challengeToken = `Bearer realm="tokengate", error="invalid_token"`
+	challengeURL   = `Bearer realm="tokengate", error="invalid_request"`
+)
+
+// TestGuardTable checks every row of SPEC 3's table through a real Caddy,
+// and that the backend is never called on a denial.
+func TestGuardTable(t *testing.T) {
+	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
+	tok := g.personalToken(t, "user-table")
+	chargers := g.base + "/functions/v1/api/chargers"
+	// A well-formed token that was never issued, and one with a bad checksum.
+	unknown := "tgp_" + strings.Repeat("A", 43) + "AAAAAA"
+	mangled := tok[:10] + flip(tok[10]) + tok[11:]
+
+	cases := []struct {
+		name      string
+		method    string
+		url       string
+		headers   []string
+		status    int
+		body      string
+		challenge string
+	}{
+		{"SPEC 3 no Authorization header", "GET", chargers, nil, 401, bodyInvalid, challengeBare},
+		{"SPEC 3 unknown token", "GET", chargers, []string{"Authorization", "Bearer " + unknown}, 401, bodyInvalid, challengeToken},
+		{"SPEC 3 malformed token (checksum)", "GET", chargers, []string{"Authorization", "Bearer " + mangled}, 401, bodyInvalid, challengeToken},
+		{"SPEC 3 truncated token", "GET", chargers, []string{"Authorization", "Bearer " + tok[:len(tok)-1]}, 401, bodyInvalid, challengeToken},
+		{"SPEC 3 wrong scheme", "GET", chargers, []string{"Authorization", "Basic " + tok}, 401, bodyInvalid, challengeToken},
+		{"SPEC 3 scheme only", "GET", chargers, []string{"Authorization", "Bearer"}, 401, bodyInvalid, challengeToken},
+		{"SPEC 3 two Authorization headers", "GET", chargers, []string{"Authorization", "Bearer " + tok, "Authorization", "Bearer " + tok}, 401, bodyInvalid, challengeToken},
+		{"SPEC 3 user JWT is not an API token", "GET", chargers, []string{"Authorization", "Bearer " + userJWT(t, "user-table")}, 401, bodyInvalid, challengeToken},
+		{"SPEC 3 token query parameter", "GET", chargers + "?token=" + tok, nil, 401, bodyInURL, challengeURL},
+		{"SPEC 3 access_token query parameter with header", "GET", chargers + "?access_token=x", []string{"Authorization", "Bearer " + tok}, 401, bodyInURL, challengeURL},
+		{"SPEC 3 empty token query parameter", "GET", chargers + "?a=1&token", []string{"Authorization", "Bearer " + tok}, 401, bodyInURL, challengeURL},
+		{"SPEC 3 missing scope", "POST", chargers, []string{"Authorization", "Bearer " + tok}, 403,
+			`{"error":"Insufficient scope","required_scope":"chargers:write"}`,
+			`Bearer realm="tokengate", error="insufficient_scope", scope="chargers:write"`},
+		{"SPEC 3 first missing scope in configured order", "GET", g.base + "/both", []string{"Authorization", "Bearer " + tok}, 403,
+			`{"error":"Insufficient scope","required_scope":"chargers:write"}`,
+			`Bearer realm="tokengate", error="insufficient_scope", scope="chargers:write"`},
+		{"SPEC 1 method with no line", "DELETE", chargers, []string{"Authorization", "Bearer " + tok}, 403,
+			`{"error":"Insufficient scope"}`, `Bearer realm="tokengate", error="insufficient_scope"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := g.chargers.count() + g.other.count()
+			r := do(t, c.method, c.url, "", c.headers...)
+			if r.status != c.status || r.body != c.body {
+				t.Errorf("got %d %s, want %d %s", r.status, r.body, c.status, c.body)
+			}
+			if got := r.header.Get("WWW-Authenticate"); got != c.challenge {
+				t.Errorf("WWW-Authenticate %q, want %q", got, c.challenge)
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if after := g.chargers.count() + g.other.count(); after != before {
+				t.Errorf("the upstream was called on a denial")
+			}
+		})
+	}
+}
+
+func flip(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
+}
+
+// TestGuardPassesIdentity checks what the backend receives on success
+// (SPEC 3): identity headers, spoofed copies removed, Authorization removed.
+func TestGuardPassesIdentity(t *testing.T) {
+	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
+	tok := g.personalToken(t, "user-identity")
+
+	r := do(t, "GET", g.base+"/functions/v1/api/chargers/42", "",
+		"authorization", "bEaReR    "+tok, // RFC 6750 2.1 / RFC 9110 11.1: any case, several spaces
+		"X-Authenticated-Userid", "admin",
+		"x-authenticated-scope", "everything",
+		"X_Authenticated_Client_Id", "evil",
+		"X-AUTHENTICATED-TOKEN-TYPE", "oauth",
+	)
+	if r.status != 200 {
+		t.Fatalf("got %d %s", r.status, r.body)
+	}
+	seen := g.chargers.last(t)
+	want := map[string]string{
+		"X-Authenticated-Userid":     "user-identity",
+		"X-Authenticated-Scope":      "chargers:read sessions:read energy:read",
+		"X-Authenticated-Client-Id":  "",
+		"X-Authenticated-Token-Type": "personal",
+	}
+	for name, v := range want {
+		if got := seen.Header.Values(name); len(got) != 1 || got[0] != v {
+			t.Errorf("backend saw %s = %q, want exactly %q", name, got, v)
+		}
+	}
+	for name := range seen.Header {
+		n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+		if strings.HasPrefix(n, "x-authenticated-") {
+			if _, ok := want[name]; !ok {
+				t.Errorf("spoofed header %s reached the backend", name)
+			}
+		}
+	}
+	if a := seen.Header.Get("Authorization"); a != "" {
+		t.Errorf("Authorization reached the backend: %q", a)
+	}
+	if seen.URL.Path != "/functions/v1/api/chargers/42" {
+		t.Errorf("backend saw path %s", seen.URL.Path)
+	}
+}
+
+// TestGuardStripsSpoofedHeadersWithoutToken: SPEC 3 removes client copies
+// of the identity headers on every request, including ones that pass
+// without a token (CORS preflight).
+func TestGuardStripsSpoofedHeadersWithoutToken(t *testing.T) {
+	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
+	r := do(t, "OPTIONS", g.base+"/functions/v1/api/sessions", "",
+		"Origin", "https://app.example.com",
+		"Access-Control-Request-Method", "GET",
+		"X-Authenticated-Userid", "admin")
+	if r.status != 200 {
+		t.Fatalf("preflight: got %d %s, want it passed to the backend", r.status, r.body)
+	}
+	seen := g.sessions.last(t)
+	if v := seen.Header.Get("X-Authenticated-Userid"); v != "" {
+		t.Errorf("spoofed X-Authenticated-Userid reached the backend: %q", v)
+	}
+	// OPTIONS without the preflight headers is an ordinary request.
+	r = do(t, "OPTIONS", g.base+"/functions/v1/api/sessions", "", "Origin", "https://app.example.com")
+	if r.status != 401 {
+		t.Errorf("OPTIONS without Access-Control-Request-Method: got %d, want 401", r.status)
+	}
+}
+
+// TestGuardMethodLines checks SPEC 1's line order: own method, HEAD→GET, *.
+func TestGuardMethodLines(t *testing.T) {
+	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
+	tok := g.personalToken(t, "user-methods")
+	auth := []string{"Authorization", "Bearer " + tok}
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/functions/v1/api/chargers", 200},
+		{"HEAD", "/functions/v1/api/chargers", 200}, // falls back to GET's line
+		{"POST", "/functions/v1/api/chargers", 403},
+		{"GET", "/functions/v1/api/sessions", 200}, // one scope for every method
+		{"POST", "/functions/v1/api/sessions", 200},
+		{"PATCH", "/functions/v1/api/energy", 200}, // * line
+		{"DELETE", "/any/thing", 200},              // bare tokengate: any valid token
+		{"POST", "/forward", 403},                  // only GET listed
+	} {
+		if r := do(t, c.method, g.base+c.path, "", auth...); r.status != c.status {
+			t.Errorf("%s %s: got %d %s, want %d", c.method, c.path, r.status, r.body, c.status)
+		}
+	}
+}
+
+// TestGuardOptions checks forward_authorization, the placeholders and
+// upstream_jwt (SPEC 3).
+func TestGuardOptions(t *testing.T) {
+	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
+	tok := g.personalToken(t, "user-options")
+
+	do(t, "GET", g.base+"/forward", "", "Authorization", "Bearer "+tok)
+	if a := g.other.last(t).Header.Get("Authorization"); a != "Bearer "+tok {
+		t.Errorf("forward_authorization: backend saw %q", a)
+	}
+
+	do(t, "GET", g.base+"/any", "", "Authorization", "Bearer "+tok)
+	seen := g.other.last(t)
+	for name, want := range map[string]string{
+		"X-Placeholder-User":  "user-options",
+		"X-Placeholder-Scope": "chargers:read sessions:read energy:read",
+		"X-Placeholder-Type":  "personal",
+	} {
+		if got := seen.Header.Get(name); got != want {
+			t.Errorf("placeholder header %s = %q, want %q", name, got, want)
+		}
+	}
+
+	r := do(t, "GET", g.base+"/functions/v1/api/energy", "", "Authorization", "Bearer "+tok)
+	if r.status != 200 {
+		t.Fatalf("energy: %d %s", r.status, r.body)
+	}
+	auth := g.energy.last(t).Header.Get("Authorization")
+	raw, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok {
+		t.Fatalf("upstream_jwt: backend saw Authorization %q", auth)
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return []byte(userJWTSecret), nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithIssuer(g.base))
+	if err != nil {
+		t.Fatalf("upstream JWT does not verify: %v", err)
+	}
+	if claims["sub"] != "user-options" || claims["role"] != "authenticated" ||
+		claims["scope"] != "chargers:read sessions:read energy:read" || claims["client_id"] != "" {
+		t.Errorf("upstream JWT claims: %v", claims)
+	}
+	exp, _ := claims.GetExpirationTime()
+	iat, _ := claims.GetIssuedAt()
+	if exp == nil || iat == nil || exp.Sub(iat.Time).Seconds() != 60 {
+		t.Errorf("upstream JWT lifetime: iat %v exp %v, want 60s", iat, exp)
+	}
+}

@@ -1,0 +1,273 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/golang-jwt/jwt/v5"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/tokengate/caddy-tokengate"
+	"github.com/tokengate/caddy-tokengate/internal/pgtest"
+)
+
+// userJWTSecret signs the test users' JWTs (the users block's jwt_secret).
+const userJWTSecret = "integration-test-user-jwt-secret-0123456789"
+
+func TestMain(m *testing.M) {
+	// Caddy writes its data (and tokengate its default SQLite file) under
+	// XDG_DATA_HOME; keep it out of the developer's home.
+	dir, err := os.MkdirTemp("", "tokengate-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_DATA_HOME", dir+"/data")
+	os.Setenv("XDG_CONFIG_HOME", dir+"/config")
+	os.Setenv("TEST_USER_JWT_SECRET", userJWTSecret)
+	code := pgtest.Run(m)
+	caddy.Stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// loadCaddyfile adapts a Caddyfile and loads it into the running Caddy (a
+// reload when one is already running), failing the test on any error.
+func loadCaddyfile(t testing.TB, caddyfile string) {
+	t.Helper()
+	if err := tryLoadCaddyfile(caddyfile); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tryLoadCaddyfile(caddyfile string) error {
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	cfg, warnings, err := adapter.Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		return fmt.Errorf("adapting Caddyfile: %w\n%s", err, caddyfile)
+	}
+	for _, w := range warnings {
+		if !strings.Contains(w.Message, "formatted") {
+			return fmt.Errorf("adapter warning: %s", w.String())
+		}
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		return fmt.Errorf("loading config: %w", err)
+	}
+	return nil
+}
+
+// stopCaddy stops the running Caddy, as a process exit would.
+func stopCaddy(t testing.TB) {
+	t.Helper()
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitReady polls url until it answers with any status, or fails the test
+// after a deadline.
+func waitReady(t testing.TB, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// recordingBackend is an upstream that records every request it receives.
+type recordingBackend struct {
+	*httptest.Server
+	name string
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func newBackend(t testing.TB, name string) *recordingBackend {
+	b := &recordingBackend{name: name}
+	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.mu.Lock()
+		b.seen = append(b.seen, r.Clone(r.Context()))
+		b.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{
+			"backend": name,
+			"user":    r.Header.Get("X-Authenticated-Userid"),
+		})
+	}))
+	t.Cleanup(b.Close)
+	return b
+}
+
+// hostPort is the backend's address for reverse_proxy.
+func (b *recordingBackend) hostPort() string {
+	return strings.TrimPrefix(b.URL, "http://")
+}
+
+func (b *recordingBackend) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.seen)
+}
+
+func (b *recordingBackend) last(t testing.TB) *http.Request {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.seen) == 0 {
+		t.Fatalf("backend %s received nothing", b.name)
+	}
+	return b.seen[len(b.seen)-1]
+}
+
+// userJWT returns an HS256 user JWT as the identity provider would sign it.
+func userJWT(t testing.TB, sub string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub":  sub,
+		"aud":  "authenticated",
+		"role": "authenticated",
+		"iat":  time.Now().Unix(),
+		"exp":  time.Now().Add(time.Hour).Unix(),
+	})
+	s, err := tok.SignedString([]byte(userJWTSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// response is what a test needs of an HTTP answer.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// do sends one request; headers are given as name, value pairs, and a name
+// may repeat to send a header twice. It fails the test on a transport error,
+// so call it from the test's own goroutine only.
+func do(t testing.TB, method, url, body string, headers ...string) response {
+	t.Helper()
+	r, err := send(http.DefaultClient, method, url, body, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// send is do for any goroutine: it returns transport errors.
+func send(client *http.Client, method, url, body string, headers ...string) (response, error) {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		return response{}, err
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header[headers[i]] = append(req.Header[headers[i]], headers[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{}, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(bytes.TrimSpace(b))}, nil
+}
+
+// decode parses a JSON body into a map.
+func (r response) decode(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
+		t.Fatalf("body %q is not JSON: %v", r.body, err)
+	}
+	return m
+}
+
+func expiredUserJWT(t testing.TB, sub string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": sub, "aud": "authenticated",
+		"iat": time.Now().Add(-2 * time.Hour).Unix(),
+		"exp": time.Now().Add(-time.Hour).Unix(),
+	})
+	s, err := tok.SignedString([]byte(userJWTSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func foreignJWT(t testing.TB, sub string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": sub, "aud": "authenticated", "exp": time.Now().Add(time.Hour).Unix(),
+	})
+	s, err := tok.SignedString([]byte("some-other-secret-entirely-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// forEachStore runs test once on SQLite and once on a fresh PostgreSQL
+// database, passing the Caddyfile database setting.
+func forEachStore(t *testing.T, test func(t *testing.T, database string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		test(t, "sqlite "+t.TempDir()+"/tg.db")
+	})
+	t.Run("postgres", func(t *testing.T) {
+		test(t, "postgres "+pgtest.Start(t))
+	})
+}

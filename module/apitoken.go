@@ -1,0 +1,130 @@
+package module
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
+)
+
+// maxBodyBytes is the largest request body any endpoint reads (SPEC 4).
+const maxBodyBytes = 64 << 10
+
+// serveAPIToken is the personal API token self-service (SPEC 4.7, seed
+// 001): GET shows, POST activates or rotates, DELETE deactivates.
+func (e *Endpoints) serveAPIToken(w http.ResponseWriter, r *http.Request) error {
+	setNoStore(w)
+	if r.ContentLength > maxBodyBytes {
+		return writeJSON(w, http.StatusRequestEntityTooLarge, oauthError{"invalid_request", "request body too large"})
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodPost, http.MethodDelete:
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		return writeJSON(w, http.StatusMethodNotAllowed, oauthError{"invalid_request", "method not allowed"})
+	}
+	userID, ok := e.authenticateUser(w, r)
+	if !ok {
+		return nil
+	}
+	pt := e.app.personal
+	ctx := r.Context()
+	switch r.Method {
+	case http.MethodGet:
+		rec, active, err := pt.Status(ctx, userID)
+		if err != nil {
+			return e.storeUnavailable(w, err)
+		}
+		if !active {
+			return writeJSON(w, http.StatusOK, struct {
+				Active bool `json:"active"`
+			}{false})
+		}
+		var lastUsed *string
+		if !rec.LastUsedAt.IsZero() {
+			s := rec.LastUsedAt.UTC().Format(time.RFC3339)
+			lastUsed = &s
+		}
+		return writeJSON(w, http.StatusOK, struct {
+			Active     bool    `json:"active"`
+			CreatedAt  string  `json:"created_at"`
+			LastUsedAt *string `json:"last_used_at"`
+			Hint       string  `json:"hint"`
+		}{true, rec.CreatedAt.UTC().Format(time.RFC3339), lastUsed, rec.Hint})
+	case http.MethodPost:
+		text, rec, err := pt.Issue(ctx, userID)
+		if err != nil {
+			return e.storeUnavailable(w, err)
+		}
+		return writeJSON(w, http.StatusCreated, struct {
+			Token     string `json:"token"`
+			CreatedAt string `json:"created_at"`
+		}{text, rec.CreatedAt.UTC().Format(time.RFC3339)})
+	default: // DELETE
+		if _, err := pt.Deactivate(ctx, userID); err != nil {
+			return e.storeUnavailable(w, err)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// authenticateUser verifies the user JWT in the Authorization header and
+// answers 401 (or 503 when the identity provider's keys cannot be fetched)
+// when it is missing or invalid.
+func (e *Endpoints) authenticateUser(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if e.app.users == nil {
+		_ = writeJSON(w, http.StatusUnauthorized, oauthError{"unauthorized", "no users block is configured, so no user can sign in"})
+		return "", false
+	}
+	jwtText, err := oauth.BearerToken(r.Header["Authorization"])
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", realm)
+		_ = writeJSON(w, http.StatusUnauthorized, oauthError{"unauthorized", "send the user's JWT as Authorization: Bearer <jwt>"})
+		return "", false
+	}
+	userID, err := e.app.users.Verify(r.Context(), jwtText)
+	if err != nil {
+		if errors.Is(err, oauth.ErrUserKeysUnavailable) {
+			w.Header().Set("Retry-After", retryAfterSeconds)
+			_ = writeJSON(w, http.StatusServiceUnavailable, oauthError{"temporarily_unavailable", "the identity provider's keys cannot be fetched"})
+			return "", false
+		}
+		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
+		_ = writeJSON(w, http.StatusUnauthorized, oauthError{"unauthorized", err.Error()})
+		return "", false
+	}
+	return userID, true
+}
+
+func (e *Endpoints) storeUnavailable(w http.ResponseWriter, err error) error {
+	e.logger.Error("token store unavailable", zap.Error(err))
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	return writeJSON(w, http.StatusServiceUnavailable, oauthError{"temporarily_unavailable", "the token store cannot be reached"})
+}
+
+// oauthError is the RFC 6749 5.2 error body.
+type oauthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+func setNoStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(body)
+	return err
+}

@@ -1,0 +1,29 @@
+package module
+
+import (
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
+)
+
+// newUserVerifier builds the end-user JWT verifier from the users block.
+func newUserVerifier(cfg *UsersConfig, repl *caddy.Replacer) (*oauth.UserVerifier, error) {
+	secret, err := repl.ReplaceOrErr(cfg.JWTSecret, true, true)
+	if err != nil {
+		return nil, err
+	}
+	jwksURL, err := repl.ReplaceOrErr(cfg.JWKSURL, true, true)
+	if err != nil {
+		return nil, err
+	}
+	vc := oauth.UserVerifierConfig{
+		JWKSURL:   jwksURL,
+		Issuer:    repl.ReplaceKnown(cfg.Issuer, ""),
+		Audience:  repl.ReplaceKnown(cfg.Audience, ""),
+		UserClaim: cfg.UserClaim,
+	}
+	if secret != "" {
+		vc.HS256Secret = []byte(secret)
+	}
+	return oauth.NewUserVerifier(vc)
+}

@@ -1,0 +1,292 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokengate/caddy-tokengate/internal/pgtest"
+	"github.com/tokengate/caddy-tokengate/oauth"
+)
+
+func openPostgresAt(t *testing.T, dsn string) *Postgres {
+	t.Helper()
+	s, err := OpenPostgres(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestPostgresStore(t *testing.T) {
+	runStoreSuite(t, func(t *testing.T) oauth.Store {
+		return openPostgresAt(t, pgtest.Start(t))
+	})
+}
+
+func postgresMigrationVersions(t *testing.T, s *Postgres) []int {
+	t.Helper()
+	rows, err := s.pool.Query(context.Background(), `SELECT version FROM tokengate_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var versions []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return versions
+}
+
+// Instances of a cluster start at once and all migrate the same fresh
+// database (SPEC 5).
+func TestPostgresConcurrentMigrations(t *testing.T) {
+	dsn := pgtest.Start(t)
+	const instances = 3
+	stores := make([]*Postgres, instances)
+	errs := make([]error, instances)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range instances {
+		wg.Go(func() {
+			<-start
+			stores[i], errs[i] = OpenPostgres(context.Background(), dsn)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	assertAllMigrations(t, postgresMigrationVersions(t, stores[0]), postgresMigrations)
+
+	// Opening again finds nothing left to do.
+	again := openPostgresAt(t, dsn)
+	assertAllMigrations(t, postgresMigrationVersions(t, again), postgresMigrations)
+}
+
+func TestPostgresReopenKeepsData(t *testing.T) {
+	dsn := pgtest.Start(t)
+	first := openPostgresAt(t, dsn)
+	pt := newPersonalToken(t, "alice", "read")
+	replace(t, first, pt)
+	first.Close()
+	assertFound(t, openPostgresAt(t, dsn), pt.Hash, "alice")
+}
+
+func TestPostgresOpenFails(t *testing.T) {
+	// A port nothing listens on: connections are refused at once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	tests := []struct {
+		name string
+		dsn  string
+	}{
+		{"unreachable", fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", closedPort)},
+		{"invalid", "postgres://tokengate:s3cret@127.0.0.1:notaport/db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := OpenPostgres(ctx, tt.dsn)
+			if err == nil {
+				s.Close()
+				t.Fatal("OpenPostgres succeeded")
+			}
+			if errors.Is(err, oauth.ErrNotFound) {
+				t.Errorf("OpenPostgres error %v is ErrNotFound", err)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("OpenPostgres error %q shows the password", err)
+			}
+		})
+	}
+}
+
+// revocationWatch runs s.WatchRevocations and records what it is told.
+type revocationWatch struct {
+	forgotten chan oauth.TokenHash
+	mu        sync.Mutex
+	resets    int
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+func watchRevocations(t *testing.T, s *Postgres) *revocationWatch {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &revocationWatch{forgotten: make(chan oauth.TokenHash, 100), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		s.WatchRevocations(ctx,
+			func(h oauth.TokenHash) { w.forgotten <- h },
+			func() { w.mu.Lock(); w.resets++; w.mu.Unlock() })
+	}()
+	t.Cleanup(w.stop)
+	return w
+}
+
+func (w *revocationWatch) resetCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.resets
+}
+
+func (w *revocationWatch) stop() {
+	w.cancel()
+	<-w.done
+}
+
+// expectForgotten waits up to a second for the next revocation heard.
+func (w *revocationWatch) expectForgotten(t *testing.T, want oauth.TokenHash) {
+	t.Helper()
+	select {
+	case got := <-w.forgotten:
+		if got != want {
+			t.Fatalf("forget(%x), want forget(%x)", got[:4], want[:4])
+		}
+	case <-time.After(time.Second):
+		t.Fatalf("forget(%x) not called within 1s", want[:4])
+	}
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// listenerQuery returns the last statement of s's listening session, or ""
+// while there is none.
+func listenerQuery(t *testing.T, s *Postgres) string {
+	t.Helper()
+	var query string
+	err := s.pool.QueryRow(context.Background(), `
+		SELECT COALESCE(max(query), '') FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`,
+		listenerApplicationName).Scan(&query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return query
+}
+
+func waitListening(t *testing.T, s *Postgres) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "listening connection up", func() bool {
+		return strings.HasPrefix(listenerQuery(t, s), "LISTEN")
+	})
+}
+
+// Revocations made through one instance reach the others (SPEC 5), and a
+// lost listening connection is re-established and reported with reset.
+func TestPostgresWatchRevocations(t *testing.T) {
+	dsn := pgtest.Start(t)
+	watcher := openPostgresAt(t, dsn)
+	other := openPostgresAt(t, dsn)
+	w := watchRevocations(t, watcher)
+	waitListening(t, watcher)
+
+	first := newPersonalToken(t, "alice")
+	replace(t, other, first) // nothing replaced, nothing to announce
+	second := newPersonalToken(t, "alice")
+	replace(t, other, second)
+	w.expectForgotten(t, first.Hash)
+	if _, _, err := other.DeletePersonalToken(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	w.expectForgotten(t, second.Hash)
+	if n := w.resetCount(); n != 0 {
+		t.Fatalf("reset called %d times before any connection was lost", n)
+	}
+
+	var killed int
+	err := other.pool.QueryRow(context.Background(), `
+		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`,
+		listenerApplicationName).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminated %d listening sessions (%v), want 1", killed, err)
+	}
+	waitFor(t, 10*time.Second, "reset after reconnecting", func() bool { return w.resetCount() == 1 })
+
+	// reset comes after LISTEN, so revocations are heard again at once.
+	third := newPersonalToken(t, "alice")
+	replace(t, other, third)
+	replace(t, other, newPersonalToken(t, "alice"))
+	w.expectForgotten(t, third.Hash)
+
+	w.stop()
+	select {
+	case h := <-w.forgotten:
+		t.Errorf("unexpected forget(%x)", h[:4])
+	default:
+	}
+	if n := w.resetCount(); n != 1 {
+		t.Errorf("reset called %d times, want 1", n)
+	}
+}
+
+// Waiting in silence past the ping interval must neither lose the
+// connection nor count as a loss.
+func TestPostgresWatchRevocationsPingsQuietConnection(t *testing.T) {
+	dsn := pgtest.Start(t)
+	watcher := openPostgresAt(t, dsn)
+	watcher.pingInterval = 20 * time.Millisecond
+	other := openPostgresAt(t, dsn)
+	w := watchRevocations(t, watcher)
+	waitFor(t, 10*time.Second, "a ping on the listening connection", func() bool {
+		return listenerQuery(t, watcher) == "-- ping"
+	})
+
+	first := newPersonalToken(t, "bob")
+	replace(t, other, first)
+	replace(t, other, newPersonalToken(t, "bob"))
+	w.expectForgotten(t, first.Hash)
+	if n := w.resetCount(); n != 0 {
+		t.Errorf("reset called %d times on a connection that was never lost", n)
+	}
+}
+
+// An instance shutting down releases its listening session.
+func TestPostgresWatchRevocationsStopsWhenContextDone(t *testing.T) {
+	s := openPostgresAt(t, pgtest.Start(t))
+	w := watchRevocations(t, s)
+	waitListening(t, s)
+	stopped := make(chan struct{})
+	go func() { w.stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchRevocations did not return after its context was done")
+	}
+	waitFor(t, 5*time.Second, "listening session closed", func() bool { return listenerQuery(t, s) == "" })
+}

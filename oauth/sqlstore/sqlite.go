@@ -1,0 +1,233 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// SQLite is the store for a single tokengate instance: one database file,
+// shared safely by the configs that overlap during caddy reload.
+type SQLite struct {
+	db *sql.DB
+}
+
+// sqliteBusyTimeout is how long a writer waits for another connection's
+// write lock before giving up; writes are short, so waiting is cheaper than
+// failing a token request.
+const sqliteBusyTimeout = 5 * time.Second
+
+// OpenSQLite opens (creating if needed) the database file at path and brings
+// its schema up to date. The file's directory is created readable by the
+// owner only, since the database holds token hashes.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", sqliteDSN(abs))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
+	}
+	if err := migrateSQLite(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
+	}
+	return &SQLite{db: db}, nil
+}
+
+// sqliteDSN builds a file: URI, so that a path containing '?' or '%' is
+// escaped rather than read as parameters. The parameters apply to every
+// pooled connection:
+//   - WAL lets readers (token look-ups) proceed while a writer commits;
+//   - busy_timeout makes a writer wait for the lock instead of failing;
+//   - _txlock=immediate opens each transaction with BEGIN IMMEDIATE, taking
+//     the write lock before the first read, so read-then-write transactions
+//     (rotation) are serialized and never fail to upgrade a read lock.
+func sqliteDSN(absPath string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(absPath), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// LookupToken implements oauth.TokenLookup. Only personal tokens are stored
+// so far; every other kind is unknown.
+func (s *SQLite) LookupToken(ctx context.Context, k oauth.Kind, h oauth.TokenHash) (oauth.Principal, error) {
+	if k != oauth.KindPersonal {
+		return oauth.Principal{}, oauth.ErrNotFound
+	}
+	var (
+		userID, scopes string
+		createdAt      int64
+	)
+	err := s.db.QueryRowContext(ctx,
+		`SELECT user_id, scopes, created_at FROM personal_tokens WHERE token_hash = ?`, h[:],
+	).Scan(&userID, &scopes, &createdAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return oauth.Principal{}, oauth.ErrNotFound
+	}
+	if err != nil {
+		return oauth.Principal{}, fmt.Errorf("sqlstore: look up token: %w", err)
+	}
+	return oauth.Principal{
+		UserID:   userID,
+		Scopes:   splitScopes(scopes),
+		Kind:     oauth.KindPersonal,
+		IssuedAt: time.UnixMicro(createdAt).UTC(),
+	}, nil
+}
+
+// ReplacePersonalToken implements oauth.PersonalTokenStore. The transaction
+// begins IMMEDIATE, so it holds the database's write lock from the read of
+// the old hash to the commit of the new one: writers for any user queue, and
+// each sees the hash its predecessor wrote.
+func (s *SQLite) ReplacePersonalToken(ctx context.Context, t oauth.PersonalToken) (oauth.TokenHash, bool, error) {
+	replaced, ok, err := s.replacePersonalToken(ctx, t)
+	if err != nil {
+		return oauth.TokenHash{}, false, fmt.Errorf("sqlstore: replace personal token: %w", err)
+	}
+	return replaced, ok, nil
+}
+
+func (s *SQLite) replacePersonalToken(ctx context.Context, t oauth.PersonalToken) (oauth.TokenHash, bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return oauth.TokenHash{}, false, err
+	}
+	defer tx.Rollback() // a no-op after Commit
+
+	var (
+		replaced oauth.TokenHash
+		ok       bool
+		old      []byte
+	)
+	err = tx.QueryRowContext(ctx, `SELECT token_hash FROM personal_tokens WHERE user_id = ?`, t.UserID).Scan(&old)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return oauth.TokenHash{}, false, err
+	default:
+		if replaced, err = tokenHash(old); err != nil {
+			return oauth.TokenHash{}, false, err
+		}
+		ok = true
+	}
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO personal_tokens (user_id, token_hash, hint, scopes, created_at, last_used_at)
+		VALUES (?, ?, ?, ?, ?, NULL)
+		ON CONFLICT (user_id) DO UPDATE SET
+			token_hash = excluded.token_hash,
+			hint = excluded.hint,
+			scopes = excluded.scopes,
+			created_at = excluded.created_at,
+			last_used_at = NULL`,
+		t.UserID, t.Hash[:], t.Hint, joinScopes(t.Scopes), createdAtOrNow(t.CreatedAt).UnixMicro())
+	if err != nil {
+		return oauth.TokenHash{}, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return oauth.TokenHash{}, false, err
+	}
+	return replaced, ok, nil
+}
+
+// DeletePersonalToken implements oauth.PersonalTokenStore.
+func (s *SQLite) DeletePersonalToken(ctx context.Context, userID string) (oauth.TokenHash, bool, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx,
+		`DELETE FROM personal_tokens WHERE user_id = ? RETURNING token_hash`, userID,
+	).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return oauth.TokenHash{}, false, nil
+	}
+	if err != nil {
+		return oauth.TokenHash{}, false, fmt.Errorf("sqlstore: delete personal token: %w", err)
+	}
+	h, err := tokenHash(b)
+	if err != nil {
+		return oauth.TokenHash{}, false, fmt.Errorf("sqlstore: delete personal token: %w", err)
+	}
+	return h, true, nil
+}
+
+// PersonalToken implements oauth.PersonalTokenStore.
+func (s *SQLite) PersonalToken(ctx context.Context, userID string) (oauth.PersonalToken, error) {
+	var (
+		hash       []byte
+		hint       string
+		scopes     string
+		createdAt  int64
+		lastUsedAt sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx,
+		`SELECT token_hash, hint, scopes, created_at, last_used_at FROM personal_tokens WHERE user_id = ?`, userID,
+	).Scan(&hash, &hint, &scopes, &createdAt, &lastUsedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return oauth.PersonalToken{}, oauth.ErrNotFound
+	}
+	if err != nil {
+		return oauth.PersonalToken{}, fmt.Errorf("sqlstore: read personal token: %w", err)
+	}
+	h, err := tokenHash(hash)
+	if err != nil {
+		return oauth.PersonalToken{}, fmt.Errorf("sqlstore: read personal token: %w", err)
+	}
+	pt := oauth.PersonalToken{
+		UserID:    userID,
+		Hash:      h,
+		Hint:      hint,
+		Scopes:    splitScopes(scopes),
+		CreatedAt: time.UnixMicro(createdAt).UTC(),
+	}
+	if lastUsedAt.Valid {
+		pt.LastUsedAt = time.UnixMicro(lastUsedAt.Int64).UTC()
+	}
+	return pt, nil
+}
+
+// TouchPersonalToken implements oauth.PersonalTokenStore. Uses are recorded
+// from several goroutines without ordering, so an older time never
+// overwrites a newer one. An unknown hash is not an error: the token may
+// have been rotated since it was used.
+func (s *SQLite) TouchPersonalToken(ctx context.Context, h oauth.TokenHash, t time.Time) error {
+	at := t.UnixMicro()
+	_, err := s.db.ExecContext(ctx, `
+		UPDATE personal_tokens SET last_used_at = ?
+		WHERE token_hash = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+		at, h[:], at)
+	if err != nil {
+		return fmt.Errorf("sqlstore: touch personal token: %w", err)
+	}
+	return nil
+}
+
+// WatchRevocations implements oauth.Store. A SQLite file serves one
+// instance, which already forgets what it revokes, so there is nothing to
+// hear about.
+func (s *SQLite) WatchRevocations(ctx context.Context, forget func(oauth.TokenHash), reset func()) {
+	<-ctx.Done()
+}
+
+// Close implements oauth.Store.
+func (s *SQLite) Close() error {
+	return s.db.Close()
+}
+
+// Interface guards
+var _ oauth.Store = (*SQLite)(nil)
