@@ -21,6 +21,7 @@ const gatewayCaddyfile = `{
 	admin off
 	default_bind 127.0.0.1
 	skip_install_trust
+	%[8]s
 	tokengate {
 		issuer http://127.0.0.1:%[1]d
 		database %[2]s
@@ -89,6 +90,12 @@ http://127.0.0.1:%[1]d {
 // extra goes inside the tokengate global block.
 func startGateway(t *testing.T, database, extra string) *gateway {
 	t.Helper()
+	return startGatewayWith(t, database, extra, "")
+}
+
+// startGatewayWith is startGateway with more global options.
+func startGatewayWith(t *testing.T, database, extra, globalOptions string) *gateway {
+	t.Helper()
 	g := &gateway{
 		chargers: newBackend(t, "chargers"),
 		sessions: newBackend(t, "sessions"),
@@ -99,7 +106,7 @@ func startGateway(t *testing.T, database, extra string) *gateway {
 	port := freePort(t)
 	g.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	g.caddyfile = fmt.Sprintf(gatewayCaddyfile, port, database,
-		g.chargers.hostPort(), g.sessions.hostPort(), g.energy.hostPort(), g.other.hostPort(), extra)
+		g.chargers.hostPort(), g.sessions.hostPort(), g.energy.hostPort(), g.other.hostPort(), extra, globalOptions)
 	loadCaddyfile(t, g.caddyfile)
 	t.Cleanup(func() { stopCaddy(t) })
 	waitReady(t, g.base+"/")

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,7 +61,7 @@ func (pt *PersonalTokens) Deactivate(ctx context.Context, userID string) (bool, 
 // has none.
 func (pt *PersonalTokens) Status(ctx context.Context, userID string) (PersonalToken, bool, error) {
 	rec, err := pt.Store.PersonalToken(ctx, userID)
-	if err == ErrNotFound {
+	if errors.Is(err, ErrNotFound) {
 		return PersonalToken{}, false, nil
 	}
 	if err != nil {

@@ -74,9 +74,20 @@ func NewToken(k Kind) (string, TokenHash, error) {
 }
 
 func appendChecksum(buf []byte) {
-	sum := crc32.Checksum(buf[:tokenPrefixLen+tokenBodyLen], crcTable)
-	sumBytes := [4]byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)}
-	base64.RawURLEncoding.Encode(buf[tokenPrefixLen+tokenBodyLen:], sumBytes[:])
+	sum := checksum(string(buf[:tokenPrefixLen+tokenBodyLen]))
+	base64.RawURLEncoding.Encode(buf[tokenPrefixLen+tokenBodyLen:], sum[:])
+}
+
+// checksum is CRC-32C of s, big-endian. It walks the string itself because
+// hash/crc32 takes a []byte, and converting the token would allocate on the
+// guard's hot path.
+func checksum(s string) [4]byte {
+	crc := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		crc = crcTable[byte(crc)^s[i]] ^ (crc >> 8)
+	}
+	crc = ^crc
+	return [4]byte{byte(crc >> 24), byte(crc >> 16), byte(crc >> 8), byte(crc)}
 }
 
 // ParseToken checks the shape and checksum of a token's text and returns its
@@ -103,9 +114,8 @@ func ParseToken(text string) (Kind, error) {
 		return 0, ErrMalformedToken
 	}
 	var want [tokenSumLen]byte
-	sum := crc32.Checksum([]byte(text[:tokenPrefixLen+tokenBodyLen]), crcTable)
-	sumBytes := [4]byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)}
-	base64.RawURLEncoding.Encode(want[:], sumBytes[:])
+	sum := checksum(text[:tokenPrefixLen+tokenBodyLen])
+	base64.RawURLEncoding.Encode(want[:], sum[:])
 	if string(want[:]) != text[tokenPrefixLen+tokenBodyLen:] {
 		return 0, ErrMalformedToken
 	}

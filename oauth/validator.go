@@ -78,6 +78,10 @@ func NewValidator(store ValidatorStore, cfg CacheConfig) (*Validator, error) {
 		NumCounters: cfg.MaxEntries * 10, // ristretto's advice: 10x the entries
 		MaxCost:     cfg.MaxEntries,      // each entry costs 1
 		BufferItems: 64,
+		// Count entries, not bytes: without this ristretto adds its own
+		// per-item overhead to each cost and max_entries would hold far
+		// fewer tokens than configured.
+		IgnoreInternalCost: true,
 		// The key is already a hash; keep it as is.
 		KeyToHash: func(k uint64) (uint64, uint64) { return k, 0 },
 	})
@@ -120,6 +124,10 @@ func (v *Validator) Validate(ctx context.Context, text string) (*Principal, erro
 	}
 	if v.revocations.Load() == seen {
 		v.cache.SetWithTTL(key, e, 1, v.ttl)
+		// ristretto applies sets in the background; waiting here (the miss
+		// has paid for a store round trip already) means the very next
+		// request is served from the cache, also if the store goes away.
+		v.cache.Wait()
 	}
 	if e.principal == nil || e.principal.expired(now) {
 		return nil, ErrInvalidToken

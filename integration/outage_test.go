@@ -1,0 +1,122 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokengate/caddy-tokengate/internal/pgtest"
+	"github.com/tokengate/caddy-tokengate/oauth/sqlstore"
+)
+
+// TestStoreOutage stops PostgreSQL under a running gateway (SPEC 3, 5): a
+// cached token keeps working, an uncached one gets 503 with Retry-After
+// (never 401), the api_token endpoint gets 503, and everything recovers
+// when the server is back, without a restart.
+func TestStoreOutage(t *testing.T) {
+	srv := pgtest.StartServer(t)
+	g := startGateway(t, "postgres "+srv.DSN, "")
+	sessions := g.base + "/functions/v1/api/sessions"
+	cached := g.personalToken(t, "user-outage-cached")
+	uncached := g.personalToken(t, "user-outage-uncached")
+	if r := do(t, "GET", sessions, "", "Authorization", "Bearer "+cached); r.status != 200 {
+		t.Fatalf("before the outage: %d %s", r.status, r.body)
+	}
+
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "GET", sessions, "", "Authorization", "Bearer "+cached); r.status != 200 {
+		t.Errorf("cached token during the outage: %d %s, want 200", r.status, r.body)
+	}
+	r := do(t, "GET", sessions, "", "Authorization", "Bearer "+uncached)
+	if r.status != 503 || r.body != `{"error":"Token validation temporarily unavailable"}` || r.header.Get("Retry-After") == "" {
+		t.Errorf("uncached token during the outage: %d %s Retry-After=%q", r.status, r.body, r.header.Get("Retry-After"))
+	}
+	if r.header.Get("WWW-Authenticate") != "" {
+		t.Errorf("503 carries WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+	}
+	if r := do(t, "POST", g.base+"/api-token", "", "Authorization", "Bearer "+userJWT(t, "user-outage-new")); r.status != 503 {
+		t.Errorf("api_token during the outage: %d %s, want 503", r.status, r.body)
+	}
+
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "uncached token accepted once the store is back", func() bool {
+		return do(t, "GET", sessions, "", "Authorization", "Bearer "+uncached).status == 200
+	})
+}
+
+// TestRevocationReachesOtherInstances: a token revoked through another
+// instance sharing the PostgreSQL database is refused here within 1 s,
+// even though this instance has it cached (SPEC 3, LISTEN/NOTIFY of SPEC 5).
+func TestRevocationReachesOtherInstances(t *testing.T) {
+	dsn := pgtest.Start(t)
+	g := startGateway(t, "postgres "+dsn, "")
+	sessions := g.base + "/functions/v1/api/sessions"
+	tok := g.personalToken(t, "user-elsewhere")
+	if r := do(t, "GET", sessions, "", "Authorization", "Bearer "+tok); r.status != 200 {
+		t.Fatalf("before revocation: %d", r.status)
+	}
+
+	// The other instance: the same store code on the same database.
+	other, err := sqlstore.OpenPostgres(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, ok, err := other.DeletePersonalToken(context.Background(), "user-elsewhere"); err != nil || !ok {
+		t.Fatalf("revoking elsewhere: ok=%v err=%v", ok, err)
+	}
+	eventually(t, time.Second, "token revoked elsewhere refused", func() bool {
+		return do(t, "GET", sessions, "", "Authorization", "Bearer "+tok).status == 401
+	})
+}
+
+// TestLogsNeverCarrySecrets: one log line per personal-token change, and no
+// token or user JWT anywhere in Caddy's logs, access log included.
+func TestLogsNeverCarrySecrets(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	g := startGatewayWith(t, "sqlite "+t.TempDir()+"/tg.db", "",
+		"log {\n\t\toutput file "+logFile+"\n\t\tlevel DEBUG\n\t}")
+	// The access log too: add it to the site.
+	g.caddyfile = strings.Replace(g.caddyfile, "\ttokengate_endpoints\n", "\tlog {\n\t\toutput file "+logFile+"\n\t}\n\ttokengate_endpoints\n", 1)
+	loadCaddyfile(t, g.caddyfile)
+
+	user := "user-logs"
+	jwt := userJWT(t, user)
+	first := g.personalToken(t, user)
+	do(t, "GET", g.base+"/functions/v1/api/sessions", "", "Authorization", "Bearer "+first)
+	second := g.personalToken(t, user)
+	do(t, "GET", g.base+"/functions/v1/api/sessions?x=1", "", "Authorization", "Bearer "+first)
+	do(t, "DELETE", g.base+"/api-token", "", "Authorization", "Bearer "+jwt)
+	do(t, "GET", g.base+"/functions/v1/api/chargers", "", "Authorization", "Bearer "+second)
+	stopCaddy(t)
+	loadCaddyfile(t, g.caddyfile) // the test's cleanup stops it again
+
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := string(data)
+	for _, secret := range []string{first, second, jwt, first[8:], jwt[strings.LastIndex(jwt, ".")+1:]} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a token or JWT reached the log")
+		}
+	}
+	for _, line := range []string{"personal token activated", "personal token rotated", "personal token deactivated"} {
+		if n := strings.Count(logs, line); n != 1 {
+			t.Errorf("log has %d lines %q, want 1", n, line)
+		}
+	}
+	if !strings.Contains(logs, `"user_id":"user-logs"`) {
+		t.Errorf("personal-token log lines do not name the user")
+	}
+	if !strings.Contains(logs, `"status":401`) {
+		t.Errorf("access log missing: %.300s", logs)
+	}
+}
