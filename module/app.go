@@ -52,11 +52,11 @@ type App struct {
 	// Cache bounds the validation cache.
 	Cache *CacheConfig `json:"cache,omitempty"`
 
-	state     *sharedState
-	stateKey  string
-	users     *oauth.UserVerifier
-	personal  *oauth.PersonalTokens
-	logger    *zap.Logger
+	state    *sharedState
+	stateKey string
+	users    *oauth.UserVerifier
+	personal *oauth.PersonalTokens
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
