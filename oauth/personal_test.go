@@ -147,8 +147,7 @@ func TestPersonalIssueRotatesBeforeCacheSettles(t *testing.T) {
 	// SPEC 4.7: the old token's cache entry may still be in flight at
 	// rotation; it must stop working at once all the same.
 	//
-	// KNOWN BUG (fails intermittently until validator.go is fixed): same
-	// cause as TestValidateForgetBeforeCacheSettles.
+	// Regression guard, same cause as TestValidateForgetBeforeCacheSettles.
 	f := newPersonalFixture(t)
 	old, _ := f.issue(t, "user-1")
 	for i := 0; i < 20; i++ {
@@ -289,9 +288,8 @@ func TestPersonalStatusWrappedNotFound(t *testing.T) {
 	// The validator treats a wrapped ErrNotFound as "not found"
 	// (errors.Is); Status must too.
 	//
-	// KNOWN BUG (fails until personal.go is fixed): Status compares
-	// err == ErrNotFound, so a store that wraps ErrNotFound turns
-	// "no token" into an error (a 500 on GET).
+	// Regression guard: Status once compared err == ErrNotFound, so a store
+	// that wrapped ErrNotFound turned "no token" into an error (a 500 on GET).
 	f := newPersonalFixture(t)
 	f.pt.Store = wrappedNotFoundStore{f.store}
 	rec, ok, err := f.pt.Status(context.Background(), "nobody")
@@ -353,11 +351,8 @@ func TestPersonalConcurrentIssueLeavesOneToken(t *testing.T) {
 func TestPersonalConcurrentIssueWhileValidating(t *testing.T) {
 	// SPEC 3 and 4.7: tokens being used while they are rotated away still
 	// end up refused, and exactly one survives.
-	//
-	// KNOWN BUG (fails intermittently until validator.go is fixed, most
-	// often under -race): the same Forget-versus-cache-write race as
-	// TestValidateForgetRacingCacheWriteStress lets a rotated-away token
-	// stay cached and valid for a full TTL.
+	// A regression guard for the Forget-versus-cache-write race (see
+	// TestValidateForgetRacingCacheWriteStress).
 	f := newPersonalFixture(t)
 	const n = 10
 	texts := make([]string, n)

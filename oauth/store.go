@@ -50,6 +50,7 @@ type PersonalTokenStore interface {
 type Store interface {
 	TokenLookup
 	PersonalTokenStore
+	GrantStore
 	// WatchRevocations calls forget with the hash of every token revoked
 	// through another instance sharing the store, and reset when some may
 	// have been missed (the listening connection was lost and is back). It

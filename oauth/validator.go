@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,8 +53,12 @@ type Validator struct {
 	cache *ristretto.Cache[uint64, *cachedToken]
 	ttl   time.Duration
 	// revocations counts Forget calls, so that a store answer that raced
-	// with a revocation is not cached after it.
+	// with a revocation is not cached after it. forgetMu makes "check the
+	// count, then cache" atomic with respect to Forget: otherwise a Forget
+	// landing between the two would queue its delete before the stale set.
+	// Cache hits never take it.
 	revocations atomic.Uint64
+	forgetMu    sync.RWMutex
 	now         func() time.Time
 }
 
@@ -122,6 +127,7 @@ func (v *Validator) Validate(ctx context.Context, text string) (*Principal, erro
 	default:
 		return nil, ErrUnavailable
 	}
+	v.forgetMu.RLock()
 	if v.revocations.Load() == seen {
 		v.cache.SetWithTTL(key, e, 1, v.ttl)
 		// ristretto applies sets in the background; waiting here (the miss
@@ -129,6 +135,7 @@ func (v *Validator) Validate(ctx context.Context, text string) (*Principal, erro
 		// request is served from the cache, also if the store goes away.
 		v.cache.Wait()
 	}
+	v.forgetMu.RUnlock()
 	if e.principal == nil || e.principal.expired(now) {
 		return nil, ErrInvalidToken
 	}
@@ -161,14 +168,18 @@ func (v *Validator) touch(h TokenHash, at time.Time) {
 // Forget drops a token from the cache. Call it after the store has revoked
 // the token, so the next request asks the store again.
 func (v *Validator) Forget(h TokenHash) {
+	v.forgetMu.Lock()
 	v.revocations.Add(1)
 	v.cache.Del(cacheKey(h))
+	v.forgetMu.Unlock()
 }
 
 // ForgetAll empties the cache, for when revocations may have been missed.
 func (v *Validator) ForgetAll() {
+	v.forgetMu.Lock()
 	v.revocations.Add(1)
 	v.cache.Clear()
+	v.forgetMu.Unlock()
 }
 
 // Close releases the cache.

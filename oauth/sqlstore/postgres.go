@@ -50,9 +50,12 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 	return &Postgres{pool: pool, pingInterval: listenPingInterval}, nil
 }
 
-// LookupToken implements oauth.TokenLookup. Only personal tokens are stored
-// so far; every other kind is unknown.
+// LookupToken implements oauth.TokenLookup for personal and access tokens;
+// every other kind is unknown.
 func (s *Postgres) LookupToken(ctx context.Context, k oauth.Kind, h oauth.TokenHash) (oauth.Principal, error) {
+	if k == oauth.KindAccess {
+		return s.lookupAccess(ctx, h)
+	}
 	if k != oauth.KindPersonal {
 		return oauth.Principal{}, oauth.ErrNotFound
 	}

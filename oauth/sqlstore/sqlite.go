@@ -66,9 +66,12 @@ func sqliteDSN(absPath string) string {
 	return u.String()
 }
 
-// LookupToken implements oauth.TokenLookup. Only personal tokens are stored
-// so far; every other kind is unknown.
+// LookupToken implements oauth.TokenLookup for personal and access tokens;
+// every other kind is unknown.
 func (s *SQLite) LookupToken(ctx context.Context, k oauth.Kind, h oauth.TokenHash) (oauth.Principal, error) {
+	if k == oauth.KindAccess {
+		return s.lookupAccess(ctx, h)
+	}
 	if k != oauth.KindPersonal {
 		return oauth.Principal{}, oauth.ErrNotFound
 	}

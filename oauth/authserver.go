@@ -1,0 +1,512 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Scope is a declared scope and the description the consent page shows.
+type Scope struct {
+	Name        string
+	Description string
+}
+
+// Defaults for the AuthServer lifetimes (SPEC 2).
+const (
+	DefaultCodeTTL    = 10 * time.Minute
+	DefaultAccessTTL  = time.Hour
+	DefaultRefreshTTL = 30 * 24 * time.Hour
+)
+
+// storeTimeout bounds every store call the AuthServer makes (SPEC 5).
+const storeTimeout = 5 * time.Second
+
+// AuthServer is the OAuth 2.0 authorization server: it issues codes,
+// exchanges them, rotates refresh tokens, revokes and introspects. It
+// speaks no HTTP; the endpoints handler translates requests into calls.
+type AuthServer struct {
+	Store     GrantStore
+	Validator *Validator
+	Clients   ClientRegistry
+	// Scopes are all the scopes that exist.
+	Scopes []Scope
+	// Lifetimes; zero means the defaults above. RefreshMaxAge (zero: no
+	// limit) bounds a family's life from its authorization. RefreshGrace
+	// is SPEC 4.3 refresh_grace.
+	CodeTTL, AccessTTL, RefreshTTL, RefreshMaxAge, RefreshGrace time.Duration
+	Logger                                                      *zap.Logger
+	Now                                                         func() time.Time
+
+	keyMu sync.Mutex
+	key   []byte
+}
+
+// AuthorizeRequest is an authorization request (RFC 6749 4.1.1) on behalf
+// of an authenticated user.
+type AuthorizeRequest struct {
+	ClientID            string
+	RedirectURI         string
+	ResponseType        string
+	Scope               string
+	State               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	UserID              string
+}
+
+// TokenResponse is a successful access token response (RFC 6749 5.1).
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope"`
+}
+
+// Introspection is an RFC 7662 2.2 introspection response.
+type Introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+}
+
+// Authorize validates an authorization request in SPEC 4.2's order and, when
+// it is good, records the user's consent and returns a new code. When err
+// is set, redirectable says whether the error may be sent to the redirect
+// URI (RFC 6749 4.1.2.1): never when the client or the redirect URI is bad.
+func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code string, err *Error, redirectable bool) {
+	c := s.Clients[r.ClientID]
+	if c == nil {
+		return "", ErrInvalidRequest.WithDescription("unknown client_id"), false
+	}
+	if r.RedirectURI == "" || !c.MatchRedirectURI(r.RedirectURI) {
+		return "", ErrInvalidRequest.WithDescription("redirect_uri is not registered for this client"), false
+	}
+	switch r.ResponseType {
+	case "code":
+	case "":
+		return "", ErrInvalidRequest.WithDescription("response_type is required"), true
+	default:
+		return "", ErrUnsupportedResponseType.WithDescription("response_type must be code"), true
+	}
+	scopes, err := s.requestedScopes(c, r.Scope)
+	if err != nil {
+		return "", err, true
+	}
+	if r.State == "" {
+		return "", ErrInvalidRequest.WithDescription("state is required"), true
+	}
+	// RFC 7636 4.4.1, SPEC 4.2: S256 only, and an absent method is not
+	// taken to mean "plain".
+	switch {
+	case r.CodeChallenge == "" && r.CodeChallengeMethod == "":
+		if c.PKCERequired || !c.Confidential() {
+			return "", ErrInvalidRequest.WithDescription("code_challenge is required"), true
+		}
+	case r.CodeChallenge == "":
+		return "", ErrInvalidRequest.WithDescription("code_challenge is required with code_challenge_method"), true
+	case !ValidChallenge(r.CodeChallenge):
+		return "", ErrInvalidRequest.WithDescription("code_challenge must be 43 base64url characters"), true
+	case r.CodeChallengeMethod != PKCEMethodS256:
+		return "", ErrInvalidRequest.WithDescription("code_challenge_method must be S256"), true
+	}
+	if r.UserID == "" {
+		return "", ErrAccessDenied.WithDescription("no user"), true
+	}
+
+	text, h, genErr := NewToken(KindCode)
+	if genErr != nil {
+		return "", ErrServerError, true
+	}
+	family, genErr := newFamilyID()
+	if genErr != nil {
+		return "", ErrServerError, true
+	}
+	now := s.now()
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if e := s.Store.RecordConsent(ctx, r.UserID, c.ID, scopes); e != nil {
+		s.logger().Error("recording consent failed", zap.String("client_id", c.ID), zap.String("user_id", r.UserID), zap.Error(e))
+		return "", ErrTemporarilyUnavailable, true
+	}
+	e := s.Store.SaveCode(ctx, Code{
+		Hash:        h,
+		ClientID:    c.ID,
+		UserID:      r.UserID,
+		RedirectURI: r.RedirectURI,
+		Scopes:      scopes,
+		Challenge:   r.CodeChallenge,
+		FamilyID:    family,
+		ExpiresAt:   now.Add(orDefault(s.CodeTTL, DefaultCodeTTL)),
+	})
+	if e != nil {
+		s.logger().Error("saving authorization code failed", zap.String("client_id", c.ID), zap.String("user_id", r.UserID), zap.Error(e))
+		return "", ErrTemporarilyUnavailable, true
+	}
+	s.logger().Info("authorization code issued",
+		zap.String("client_id", c.ID), zap.String("user_id", r.UserID),
+		zap.String("family_id", family), zap.Strings("scopes", scopes))
+	return text, nil, false
+}
+
+// requestedScopes parses a scope parameter (RFC 6749 3.3): every scope must
+// be declared and allowed for the client, and at least one is needed.
+func (s *AuthServer) requestedScopes(c *Client, scope string) ([]string, *Error) {
+	var out []string
+	for _, sc := range strings.Split(scope, " ") {
+		if sc == "" || slices.Contains(out, sc) {
+			continue
+		}
+		if !s.declared(sc) || !c.MayRequest(sc) {
+			return nil, ErrInvalidScope.WithDescription("scope " + quoteScope(sc) + " is unknown or not allowed for this client")
+		}
+		out = append(out, sc)
+	}
+	if len(out) == 0 {
+		return nil, ErrInvalidScope.WithDescription("scope is required")
+	}
+	return out, nil
+}
+
+// quoteScope keeps a client-supplied scope printable and short in an
+// error description.
+func quoteScope(sc string) string {
+	if len(sc) > 64 {
+		sc = sc[:64]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+			return '?'
+		}
+		return r
+	}, sc)
+}
+
+func (s *AuthServer) declared(name string) bool {
+	for _, sc := range s.Scopes {
+		if sc.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// NeedsConsent reports whether userID has yet to consent to some of scopes
+// for clientID (seed 004: "consent screen for new scopes only").
+func (s *AuthServer) NeedsConsent(ctx context.Context, userID, clientID string, scopes []string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	granted, err := s.Store.GrantedScopes(ctx, userID, clientID)
+	if err != nil {
+		return false, err
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(granted, sc) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Exchange redeems an authorization code for a token pair (RFC 6749 4.1.3,
+// RFC 7636 4.6) for an authenticated client. Every failure of the code
+// itself is invalid_grant and leaves the code unconsumed; a second exchange
+// of a consumed code revokes what the first one issued (RFC 6749 4.1.2).
+func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
+	if code == "" {
+		return TokenResponse{}, ErrInvalidRequest.WithDescription("code is required")
+	}
+	badCode := ErrInvalidGrant.WithDescription("the authorization code is invalid, expired or already used")
+	if k, err := ParseToken(code); err != nil || k != KindCode {
+		return TokenResponse{}, badCode
+	}
+	now := s.now()
+	access, refresh, pair, genErr := s.randomPair(now)
+	if genErr != nil {
+		return TokenResponse{}, ErrServerError
+	}
+	var failure *Error
+	check := func(c Code) error {
+		switch {
+		case c.ClientID != client.ID:
+			failure = badCode
+		case c.RedirectURI != redirectURI:
+			failure = ErrInvalidGrant.WithDescription("redirect_uri does not match the authorization request")
+		case c.Challenge == "" && verifier != "":
+			// RFC 9700 4.8.2: a verifier for a code issued without a
+			// challenge is a downgrade attempt.
+			failure = ErrInvalidGrant.WithDescription("code_verifier given for a code issued without code_challenge")
+		case c.Challenge != "" && !VerifyPKCE(c.Challenge, verifier):
+			failure = ErrInvalidGrant.WithDescription("code_verifier does not match the code_challenge")
+		default:
+			return nil
+		}
+		return failure
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	c, err := s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
+	var reuse *ReuseError
+	switch {
+	case err == nil:
+	case failure != nil && errors.Is(err, failure):
+		return TokenResponse{}, failure
+	case errors.Is(err, ErrNotFound):
+		return TokenResponse{}, badCode
+	case errors.As(err, &reuse):
+		s.forget(reuse.Revoked)
+		s.logger().Warn("authorization code reused; family revoked",
+			zap.String("client_id", reuse.ClientID), zap.String("user_id", reuse.UserID),
+			zap.String("family_id", reuse.FamilyID), zap.String("presented_by", client.ID))
+		return TokenResponse{}, badCode
+	default:
+		s.logger().Error("code exchange failed", zap.String("client_id", client.ID), zap.Error(err))
+		return TokenResponse{}, ErrTemporarilyUnavailable
+	}
+	s.logger().Info("authorization code exchanged",
+		zap.String("client_id", c.ClientID), zap.String("user_id", c.UserID),
+		zap.String("family_id", c.FamilyID), zap.Strings("scopes", c.Scopes))
+	return TokenResponse{
+		AccessToken:  access,
+		TokenType:    "Bearer",
+		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now) / time.Second),
+		RefreshToken: refresh,
+		Scope:        strings.Join(c.Scopes, " "),
+	}, nil
+}
+
+// Refresh rotates a refresh token (RFC 6749 6, seed 000): the presented
+// token is consumed and a new pair returned, derived from it so that a retry
+// within RefreshGrace gets the same pair. A narrower scope gives a narrower
+// pair; a wider one is invalid_scope and consumes nothing. Presenting a
+// rotated token after the grace revokes the whole family (RFC 9700 4.14.2).
+func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
+	if refreshToken == "" {
+		return TokenResponse{}, ErrInvalidRequest.WithDescription("refresh_token is required")
+	}
+	badToken := ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or revoked")
+	if k, err := ParseToken(refreshToken); err != nil || k != KindRefresh {
+		return TokenResponse{}, badToken
+	}
+	var requested []string
+	for _, sc := range strings.Split(scope, " ") {
+		if sc != "" && !slices.Contains(requested, sc) {
+			requested = append(requested, sc)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	key, err := s.serverKey(ctx)
+	if err != nil {
+		s.logger().Error("reading the server key failed", zap.Error(err))
+		return TokenResponse{}, ErrTemporarilyUnavailable
+	}
+	now := s.now()
+	access, refresh := DeriveRotatedPair(key, refreshToken)
+	pair := IssuedPair{
+		Access:   IssuedToken{Hash: HashToken(access), ExpiresAt: now.Add(orDefault(s.AccessTTL, DefaultAccessTTL))},
+		Refresh:  IssuedToken{Hash: HashToken(refresh), ExpiresAt: now.Add(orDefault(s.RefreshTTL, DefaultRefreshTTL))},
+		IssuedAt: now,
+		Scopes:   requested,
+	}
+	var failure *Error
+	check := func(g RefreshGrant) error {
+		for _, sc := range requested {
+			if !slices.Contains(g.Scopes, sc) {
+				failure = ErrInvalidScope.WithDescription("scope exceeds the scope originally granted")
+				return failure
+			}
+		}
+		if s.RefreshMaxAge > 0 && now.Sub(g.FamilyCreatedAt) > s.RefreshMaxAge {
+			failure = badToken
+			return failure
+		}
+		return nil
+	}
+	rot, err := s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
+	var reuse *ReuseError
+	switch {
+	case err == nil:
+	case failure != nil && errors.Is(err, failure):
+		return TokenResponse{}, failure
+	case errors.Is(err, ErrNotFound):
+		return TokenResponse{}, badToken
+	case errors.As(err, &reuse):
+		s.forget(reuse.Revoked)
+		s.logger().Warn("refresh token reused; family revoked",
+			zap.String("client_id", reuse.ClientID), zap.String("user_id", reuse.UserID),
+			zap.String("family_id", reuse.FamilyID))
+		return TokenResponse{}, badToken
+	default:
+		s.logger().Error("refresh failed", zap.String("client_id", client.ID), zap.Error(err))
+		return TokenResponse{}, ErrTemporarilyUnavailable
+	}
+	msg := "refresh token rotated"
+	if rot.Replay {
+		msg = "refresh token replayed within grace"
+	}
+	s.logger().Info(msg,
+		zap.String("client_id", client.ID), zap.String("user_id", rot.UserID),
+		zap.String("family_id", rot.FamilyID), zap.Strings("scopes", rot.Scopes))
+	expiresIn := int64(rot.AccessExpiresAt.Sub(now) / time.Second)
+	if expiresIn < 0 {
+		expiresIn = 0
+	}
+	return TokenResponse{
+		AccessToken:  access,
+		TokenType:    "Bearer",
+		ExpiresIn:    expiresIn,
+		RefreshToken: refresh,
+		Scope:        strings.Join(rot.Scopes, " "),
+	}, nil
+}
+
+// Revoke implements RFC 7009 2.1 for an authenticated client: an access
+// token is revoked alone, a refresh token with its whole family; an unknown
+// or malformed token, or one of another client, is silently left alone
+// (RFC 7009 2.2). token_type_hint is only a hint (2.1), and the token's own
+// prefix says what it is, so it is ignored. A store failure is
+// temporarily_unavailable, never a false success.
+func (s *AuthServer) Revoke(ctx context.Context, client *Client, token, hint string) *Error {
+	if token == "" {
+		return ErrInvalidRequest.WithDescription("token is required")
+	}
+	k, err := ParseToken(token)
+	if err != nil || (k != KindAccess && k != KindRefresh) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	revoked, err := s.Store.RevokeToken(ctx, HashToken(token), client.ID, s.now())
+	if err != nil {
+		s.logger().Error("revocation failed", zap.String("client_id", client.ID), zap.Error(err))
+		return ErrTemporarilyUnavailable
+	}
+	s.forget(revoked)
+	if len(revoked) > 0 || k == KindRefresh {
+		s.logger().Info("token revoked", zap.String("client_id", client.ID),
+			zap.String("token_type", k.String()), zap.Int("access_tokens_revoked", len(revoked)))
+	}
+	return nil
+}
+
+// Introspect implements RFC 7662 2.1 for an authenticated client, which
+// only sees its own tokens as active (SPEC 4.5).
+func (s *AuthServer) Introspect(ctx context.Context, client *Client, token string) (Introspection, *Error) {
+	if token == "" {
+		return Introspection{}, ErrInvalidRequest.WithDescription("token is required")
+	}
+	k, err := ParseToken(token)
+	if err != nil || (k != KindAccess && k != KindRefresh) {
+		return Introspection{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	info, err := s.Store.IntrospectToken(ctx, HashToken(token))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Introspection{}, nil
+	case err != nil:
+		s.logger().Error("introspection failed", zap.String("client_id", client.ID), zap.Error(err))
+		return Introspection{}, ErrTemporarilyUnavailable
+	}
+	if info.Kind != k || info.ClientID != client.ID || !s.now().Before(info.ExpiresAt) {
+		return Introspection{}, nil
+	}
+	return Introspection{
+		Active:    true,
+		Scope:     strings.Join(info.Scopes, " "),
+		ClientID:  info.ClientID,
+		Sub:       info.UserID,
+		Exp:       info.ExpiresAt.Unix(),
+		Iat:       info.IssuedAt.Unix(),
+		TokenType: "Bearer",
+	}, nil
+}
+
+// randomPair returns a fresh random pair, for a code exchange.
+func (s *AuthServer) randomPair(now time.Time) (access, refresh string, pair IssuedPair, err error) {
+	access, ah, err := NewToken(KindAccess)
+	if err != nil {
+		return "", "", IssuedPair{}, err
+	}
+	refresh, rh, err := NewToken(KindRefresh)
+	if err != nil {
+		return "", "", IssuedPair{}, err
+	}
+	return access, refresh, IssuedPair{
+		Access:   IssuedToken{Hash: ah, ExpiresAt: now.Add(orDefault(s.AccessTTL, DefaultAccessTTL))},
+		Refresh:  IssuedToken{Hash: rh, ExpiresAt: now.Add(orDefault(s.RefreshTTL, DefaultRefreshTTL))},
+		IssuedAt: now,
+	}, nil
+}
+
+// serverKey reads the store's server key once and keeps it.
+func (s *AuthServer) serverKey(ctx context.Context) ([]byte, error) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	if s.key != nil {
+		return s.key, nil
+	}
+	key, err := s.Store.ServerKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(key) < 32 {
+		return nil, errors.New("oauth: server key too short")
+	}
+	s.key = key
+	return key, nil
+}
+
+func (s *AuthServer) forget(hashes []TokenHash) {
+	if s.Validator == nil {
+		return
+	}
+	for _, h := range hashes {
+		s.Validator.Forget(h)
+	}
+}
+
+func (s *AuthServer) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *AuthServer) logger() *zap.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return zap.NewNop()
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// newFamilyID names a refresh family: random, so it reveals nothing, and
+// safe to log.
+func newFamilyID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,147 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Grant errors returned by a GrantStore. ErrNotFound means the code or
+// token is unknown, expired, revoked or not the caller's.
+var (
+	// ErrCodeReused: a consumed authorization code was presented again
+	// (RFC 6749 4.1.2). The store has revoked the code's family.
+	ErrCodeReused = errors.New("authorization code reused")
+	// ErrRefreshReused: a rotated refresh token was presented again after
+	// the grace period (RFC 9700 4.14.2). The store has revoked its family.
+	ErrRefreshReused = errors.New("refresh token reused")
+)
+
+// ReuseError reports a detected reuse. It matches ErrCodeReused or
+// ErrRefreshReused with errors.Is, and carries what the caller must log
+// and forget.
+type ReuseError struct {
+	Reused   error // ErrCodeReused or ErrRefreshReused
+	FamilyID string
+	ClientID string
+	UserID   string
+	// Revoked are the hashes of the family's access tokens, for
+	// Validator.Forget.
+	Revoked []TokenHash
+}
+
+func (e *ReuseError) Error() string { return e.Reused.Error() + " (family " + e.FamilyID + ")" }
+
+// Unwrap lets errors.Is match Reused.
+func (e *ReuseError) Unwrap() error { return e.Reused }
+
+// Code is a stored authorization code (RFC 6749 4.1.2), kept by hash.
+type Code struct {
+	Hash        TokenHash
+	ClientID    string
+	UserID      string
+	RedirectURI string
+	Scopes      []string
+	// Challenge is the S256 code_challenge; empty when PKCE was not used.
+	Challenge string
+	// FamilyID names the refresh family the code's tokens will belong to.
+	FamilyID  string
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until exchanged
+}
+
+// IssuedToken is the stored side of one issued token.
+type IssuedToken struct {
+	Hash      TokenHash
+	ExpiresAt time.Time
+}
+
+// IssuedPair is an access token and a refresh token issued together.
+type IssuedPair struct {
+	Access   IssuedToken
+	Refresh  IssuedToken
+	IssuedAt time.Time
+	// Scopes of the pair; nil on rotation means those of the old token.
+	Scopes []string
+}
+
+// RefreshGrant is what a refresh token stands for, shown to the check of
+// RotateRefresh before anything is written.
+type RefreshGrant struct {
+	FamilyID        string
+	ClientID        string
+	UserID          string
+	Scopes          []string
+	FamilyCreatedAt time.Time
+}
+
+// Rotation is the outcome of a successful RotateRefresh.
+type Rotation struct {
+	// Replay is true when the token had been rotated within the grace
+	// period: nothing was written, and the caller returns the pair it
+	// derives again from the presented token.
+	Replay   bool
+	FamilyID string
+	UserID   string
+	// Scopes and AccessExpiresAt describe the pair as stored.
+	Scopes          []string
+	AccessExpiresAt time.Time
+}
+
+// TokenInfo is a stored access or refresh token, for introspection.
+type TokenInfo struct {
+	Kind      Kind
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// GrantStore keeps authorization codes, OAuth tokens and their families,
+// consents and the server key. Single use and rotation are decided inside
+// the store's transactions, never by in-process locks (SPEC 5).
+type GrantStore interface {
+	// SaveCode stores a freshly issued code.
+	SaveCode(ctx context.Context, c Code) error
+	// ExchangeCode consumes the code with hash h, in one transaction: an
+	// unknown or expired code is ErrNotFound; a used one revokes its family
+	// and returns a *ReuseError; otherwise check runs, and when it fails
+	// the code is left unconsumed and its error returned; when it passes
+	// the code is marked used and pair is stored as the family's first.
+	// Of N concurrent calls at most one succeeds.
+	ExchangeCode(ctx context.Context, h TokenHash, now time.Time, check func(Code) error, pair IssuedPair) (Code, error)
+	// RotateRefresh replaces the refresh token with hash old, issued to
+	// clientID, by pair, in one transaction. An unknown, expired or revoked
+	// token, or one of another client, is ErrNotFound. A token rotated no
+	// more than grace ago returns Rotation{Replay: true} without writing;
+	// one rotated earlier revokes its family and returns a *ReuseError.
+	// check runs on live tokens before anything is written; its error is
+	// returned as is, and the token is left unconsumed.
+	RotateRefresh(ctx context.Context, old TokenHash, clientID string, now time.Time, grace time.Duration, check func(RefreshGrant) error, pair IssuedPair) (Rotation, error)
+	// RevokeToken revokes the access token with hash h, or the whole
+	// family of the refresh token with hash h, when it belongs to
+	// clientID; otherwise it does nothing. It returns the access-token
+	// hashes revoked (RFC 7009 2.1).
+	RevokeToken(ctx context.Context, h TokenHash, clientID string, now time.Time) ([]TokenHash, error)
+	// IntrospectToken returns the live (unrevoked) access or refresh token
+	// with hash h, expired or not, or ErrNotFound.
+	IntrospectToken(ctx context.Context, h TokenHash) (TokenInfo, error)
+	// GrantedScopes returns the scopes userID has consented to for clientID.
+	GrantedScopes(ctx context.Context, userID, clientID string) ([]string, error)
+	// RecordConsent adds scopes to those userID consented to for clientID.
+	RecordConsent(ctx context.Context, userID, clientID string, scopes []string) error
+	// ServerKey returns the installation's 32-byte secret, created on first
+	// use; every instance sharing the store gets the same one.
+	ServerKey(ctx context.Context) ([]byte, error)
+	// PurgeExpired deletes codes and tokens expired for more than a day
+	// before now, and returns how many rows went.
+	PurgeExpired(ctx context.Context, now time.Time) (int, error)
+}
+
+// purgeDelay is how long expired codes and tokens are kept: long enough
+// that a late reuse of one is still recognized as reuse.
+const purgeDelay = 24 * time.Hour
+
+// PurgeBefore returns the expiry before which PurgeExpired deletes at now.
+func PurgeBefore(now time.Time) time.Time { return now.Add(-purgeDelay) }
