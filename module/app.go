@@ -108,7 +108,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Users != nil {
 		a.users, err = newUserVerifier(a.Users, repl)
 		if err != nil {
-			return fmt.Errorf("tokengate: users: %w", err)
+			return fmt.Errorf("tokengate: %w", err)
 		}
 	}
 	a.personal = &oauth.PersonalTokens{
