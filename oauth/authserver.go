@@ -225,6 +225,9 @@ func (s *AuthServer) NeedsConsent(ctx context.Context, userID, clientID string, 
 // itself is invalid_grant and leaves the code unconsumed; a second exchange
 // of a consumed code revokes what the first one issued (RFC 6749 4.1.2).
 func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
+	if client == nil {
+		return TokenResponse{}, ErrInvalidClient
+	}
 	if code == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("code is required")
 	}
@@ -293,6 +296,9 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 // pair; a wider one is invalid_scope and consumes nothing. Presenting a
 // rotated token after the grace revokes the whole family (RFC 9700 4.14.2).
 func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
+	if client == nil {
+		return TokenResponse{}, ErrInvalidClient
+	}
 	if refreshToken == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("refresh_token is required")
 	}
@@ -316,10 +322,11 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	now := s.now()
 	access, refresh := DeriveRotatedPair(key, refreshToken)
 	pair := IssuedPair{
-		Access:   IssuedToken{Hash: HashToken(access), ExpiresAt: now.Add(orDefault(s.AccessTTL, DefaultAccessTTL))},
-		Refresh:  IssuedToken{Hash: HashToken(refresh), ExpiresAt: now.Add(orDefault(s.RefreshTTL, DefaultRefreshTTL))},
-		IssuedAt: now,
-		Scopes:   requested,
+		Access:       IssuedToken{Hash: HashToken(access), ExpiresAt: now.Add(orDefault(s.AccessTTL, DefaultAccessTTL))},
+		Refresh:      IssuedToken{Hash: HashToken(refresh), ExpiresAt: now.Add(orDefault(s.RefreshTTL, DefaultRefreshTTL))},
+		IssuedAt:     now,
+		Scopes:       requested,
+		MaxFamilyAge: s.RefreshMaxAge,
 	}
 	var failure *Error
 	check := func(g RefreshGrant) error {
@@ -380,6 +387,9 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 // prefix says what it is, so it is ignored. A store failure is
 // temporarily_unavailable, never a false success.
 func (s *AuthServer) Revoke(ctx context.Context, client *Client, token, hint string) *Error {
+	if client == nil {
+		return ErrInvalidClient
+	}
 	if token == "" {
 		return ErrInvalidRequest.WithDescription("token is required")
 	}
@@ -405,6 +415,9 @@ func (s *AuthServer) Revoke(ctx context.Context, client *Client, token, hint str
 // Introspect implements RFC 7662 2.1 for an authenticated client, which
 // only sees its own tokens as active (SPEC 4.5).
 func (s *AuthServer) Introspect(ctx context.Context, client *Client, token string) (Introspection, *Error) {
+	if client == nil {
+		return Introspection{}, ErrInvalidClient
+	}
 	if token == "" {
 		return Introspection{}, ErrInvalidRequest.WithDescription("token is required")
 	}
@@ -446,11 +459,14 @@ func (s *AuthServer) randomPair(now time.Time) (access, refresh string, pair Iss
 	if err != nil {
 		return "", "", IssuedPair{}, err
 	}
-	return access, refresh, IssuedPair{
-		Access:   IssuedToken{Hash: ah, ExpiresAt: now.Add(orDefault(s.AccessTTL, DefaultAccessTTL))},
-		Refresh:  IssuedToken{Hash: rh, ExpiresAt: now.Add(orDefault(s.RefreshTTL, DefaultRefreshTTL))},
-		IssuedAt: now,
-	}, nil
+	pair = IssuedPair{
+		Access:       IssuedToken{Hash: ah, ExpiresAt: now.Add(orDefault(s.AccessTTL, DefaultAccessTTL))},
+		Refresh:      IssuedToken{Hash: rh, ExpiresAt: now.Add(orDefault(s.RefreshTTL, DefaultRefreshTTL))},
+		IssuedAt:     now,
+		MaxFamilyAge: s.RefreshMaxAge,
+	}
+	pair.Refresh.ExpiresAt = pair.RefreshExpiry(now)
+	return access, refresh, pair, nil
 }
 
 // serverKey reads the store's server key once and keeps it.

@@ -63,6 +63,20 @@ type IssuedPair struct {
 	IssuedAt time.Time
 	// Scopes of the pair; nil on rotation means those of the old token.
 	Scopes []string
+	// MaxFamilyAge, when positive, makes a rotated refresh token expire no
+	// later than its family's creation plus this (refresh_max_age).
+	MaxFamilyAge time.Duration
+}
+
+// RefreshExpiry returns when the pair's refresh token expires in a family
+// created at familyCreated.
+func (p IssuedPair) RefreshExpiry(familyCreated time.Time) time.Time {
+	if p.MaxFamilyAge > 0 {
+		if limit := familyCreated.Add(p.MaxFamilyAge); limit.Before(p.Refresh.ExpiresAt) {
+			return limit
+		}
+	}
+	return p.Refresh.ExpiresAt
 }
 
 // RefreshGrant is what a refresh token stands for, shown to the check of
@@ -113,9 +127,10 @@ type GrantStore interface {
 	ExchangeCode(ctx context.Context, h TokenHash, now time.Time, check func(Code) error, pair IssuedPair) (Code, error)
 	// RotateRefresh replaces the refresh token with hash old, issued to
 	// clientID, by pair, in one transaction. An unknown, expired or revoked
-	// token, or one of another client, is ErrNotFound. A token rotated no
-	// more than grace ago returns Rotation{Replay: true} without writing;
-	// one rotated earlier revokes its family and returns a *ReuseError.
+	// token, or one of another client, is ErrNotFound. With grace > 0, a
+	// token rotated no more than grace ago returns Rotation{Replay: true}
+	// without writing; any other rotated token revokes its family and
+	// returns a *ReuseError.
 	// check runs on live tokens before anything is written; its error is
 	// returned as is, and the token is left unconsumed.
 	RotateRefresh(ctx context.Context, old TokenHash, clientID string, now time.Time, grace time.Duration, check func(RefreshGrant) error, pair IssuedPair) (Rotation, error)

@@ -1,6 +1,9 @@
 package oauth
 
-import "net/http"
+import (
+	"encoding/json"
+	"net/http"
+)
 
 // Error is an OAuth 2.0 error response (RFC 6749 4.1.2.1 and 5.2). Code and
 // Description are sent to the client, so Description never carries a token,
@@ -45,3 +48,12 @@ var (
 	// may retry, and never gets a token or a false success (SPEC 5).
 	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}
 )
+
+// MarshalJSON writes the RFC 6749 5.2 body: {"error":...,"error_description":...},
+// the description left out when empty. Status is not part of the body.
+func (e *Error) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{e.Code, e.Description})
+}

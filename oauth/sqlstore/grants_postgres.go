@@ -143,23 +143,50 @@ func pgRevokeFamily(ctx context.Context, tx pgx.Tx, familyID string, now time.Ti
 	return out, nil
 }
 
-// RotateRefresh implements oauth.GrantStore.
+// pgLockFamily locks a family's row until the transaction ends. Every
+// transaction that writes a family's tokens takes this lock first (after,
+// at most, the code's row), so that they queue on it in one order and never
+// deadlock on each other's token rows.
+func pgLockFamily(ctx context.Context, tx pgx.Tx, familyID string, createdAt *time.Time, revokedAt **time.Time) error {
+	err := tx.QueryRow(ctx,
+		`SELECT created_at, revoked_at FROM oauth_families WHERE family_id = $1 FOR UPDATE`, familyID,
+	).Scan(createdAt, revokedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return oauth.ErrNotFound
+	}
+	return err
+}
+
+// RotateRefresh implements oauth.GrantStore. It serializes on the family's
+// row, so of racing rotations of one token the first rotates and the others
+// find it rotated.
 func (s *Postgres) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientID string, now time.Time, grace time.Duration, check func(oauth.RefreshGrant) error, pair oauth.IssuedPair) (oauth.Rotation, error) {
 	var rot oauth.Rotation
 	err := s.grantTx(ctx, func(tx pgx.Tx) error {
 		var (
-			g                               oauth.RefreshGrant
-			scopes                          string
-			expiresAt                       time.Time
-			revokedAt, rotatedAt, famRevoke *time.Time
+			g                    oauth.RefreshGrant
+			scopes               string
+			expiresAt            time.Time
+			revokedAt, rotatedAt *time.Time
+			famRevoke            *time.Time
 		)
-		err := tx.QueryRow(ctx, `
-			SELECT t.family_id, t.client_id, t.user_id, t.scopes, t.expires_at, t.revoked_at, t.rotated_at,
-				f.created_at, f.revoked_at
-			FROM oauth_tokens t JOIN oauth_families f ON f.family_id = t.family_id
-			WHERE t.token_hash = $1 AND t.kind = 'r'
-			FOR UPDATE OF t`, old[:],
-		).Scan(&g.FamilyID, &g.ClientID, &g.UserID, &scopes, &expiresAt, &revokedAt, &rotatedAt, &g.FamilyCreatedAt, &famRevoke)
+		err := tx.QueryRow(ctx,
+			`SELECT family_id FROM oauth_tokens WHERE token_hash = $1 AND kind = 'r'`, old[:]).Scan(&g.FamilyID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return oauth.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := pgLockFamily(ctx, tx, g.FamilyID, &g.FamilyCreatedAt, &famRevoke); err != nil {
+			return err
+		}
+		// Read under the family's lock: a rotation that committed while
+		// this one waited is seen.
+		err = tx.QueryRow(ctx, `
+			SELECT client_id, user_id, scopes, expires_at, revoked_at, rotated_at
+			FROM oauth_tokens WHERE token_hash = $1`, old[:],
+		).Scan(&g.ClientID, &g.UserID, &scopes, &expiresAt, &revokedAt, &rotatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return oauth.ErrNotFound
 		}
@@ -172,7 +199,7 @@ func (s *Postgres) RotateRefresh(ctx context.Context, old oauth.TokenHash, clien
 		g.Scopes, g.FamilyCreatedAt = splitScopes(scopes), g.FamilyCreatedAt.UTC()
 		rot = oauth.Rotation{FamilyID: g.FamilyID, UserID: g.UserID}
 		if rotatedAt != nil {
-			if now.Sub(*rotatedAt) > grace {
+			if grace <= 0 || now.Sub(*rotatedAt) > grace {
 				revoked, err := pgRevokeFamily(ctx, tx, g.FamilyID, now)
 				if err != nil {
 					return err
@@ -211,6 +238,7 @@ func (s *Postgres) RotateRefresh(ctx context.Context, old oauth.TokenHash, clien
 			rot.Scopes = g.Scopes
 		}
 		rot.AccessExpiresAt = pair.Access.ExpiresAt.UTC().Truncate(time.Microsecond)
+		pair.Refresh.ExpiresAt = pair.RefreshExpiry(g.FamilyCreatedAt)
 		return pgInsertPair(ctx, tx, g.FamilyID, g.ClientID, g.UserID, rot.Scopes, pair)
 	})
 	if err != nil {
@@ -225,7 +253,7 @@ func (s *Postgres) RevokeToken(ctx context.Context, h oauth.TokenHash, clientID 
 	err := s.grantTx(ctx, func(tx pgx.Tx) error {
 		var kind, familyID, owner string
 		err := tx.QueryRow(ctx,
-			`SELECT kind, family_id, client_id FROM oauth_tokens WHERE token_hash = $1 FOR UPDATE`, h[:],
+			`SELECT kind, family_id, client_id FROM oauth_tokens WHERE token_hash = $1`, h[:],
 		).Scan(&kind, &familyID, &owner)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -243,6 +271,11 @@ func (s *Postgres) RevokeToken(ctx context.Context, h oauth.TokenHash, clientID 
 			}
 			revoked = []oauth.TokenHash{h}
 			return notifyRevoked(ctx, tx, h)
+		}
+		var createdAt time.Time
+		var famRevoked *time.Time
+		if err := pgLockFamily(ctx, tx, familyID, &createdAt, &famRevoked); err != nil {
+			return err
 		}
 		revoked, err = pgRevokeFamily(ctx, tx, familyID, now)
 		return err
@@ -355,27 +388,23 @@ func (s *Postgres) ServerKey(ctx context.Context) ([]byte, error) {
 	return key, nil
 }
 
-// PurgeExpired implements oauth.GrantStore.
+// PurgeExpired implements oauth.GrantStore. Each statement commits on its
+// own, so the purge never holds one family's locks while waiting for
+// another's.
 func (s *Postgres) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	cutoff := oauth.PurgeBefore(now)
 	var n int64
-	err := s.grantTx(ctx, func(tx pgx.Tx) error {
-		for _, q := range []string{
-			`DELETE FROM oauth_codes WHERE expires_at < $1`,
-			`DELETE FROM oauth_tokens WHERE expires_at < $1`,
-			`DELETE FROM oauth_families f WHERE f.created_at < $1 AND NOT EXISTS
-				(SELECT 1 FROM oauth_tokens t WHERE t.family_id = f.family_id)`,
-		} {
-			tag, err := tx.Exec(ctx, q, cutoff)
-			if err != nil {
-				return err
-			}
-			n += tag.RowsAffected()
+	for _, q := range []string{
+		`DELETE FROM oauth_codes WHERE expires_at < $1`,
+		`DELETE FROM oauth_tokens WHERE expires_at < $1`,
+		`DELETE FROM oauth_families f WHERE f.created_at < $1 AND NOT EXISTS
+			(SELECT 1 FROM oauth_tokens t WHERE t.family_id = f.family_id)`,
+	} {
+		tag, err := s.pool.Exec(ctx, q, cutoff)
+		if err != nil {
+			return int(n), fmt.Errorf("sqlstore: purge expired: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("sqlstore: purge expired: %w", err)
+		n += tag.RowsAffected()
 	}
 	return int(n), nil
 }

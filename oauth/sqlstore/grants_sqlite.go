@@ -187,7 +187,7 @@ func (s *SQLite) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 		g.Scopes, g.FamilyCreatedAt = splitScopes(scopes), fromMicro(familyCreated)
 		rot = oauth.Rotation{FamilyID: g.FamilyID, UserID: g.UserID}
 		if rotatedAt.Valid {
-			if now.Sub(fromMicro(rotatedAt.Int64)) > grace {
+			if grace <= 0 || now.Sub(fromMicro(rotatedAt.Int64)) > grace {
 				revoked, err := sqliteRevokeFamily(ctx, tx, g.FamilyID, now)
 				if err != nil {
 					return err
@@ -227,6 +227,7 @@ func (s *SQLite) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 			rot.Scopes = g.Scopes
 		}
 		rot.AccessExpiresAt = fromMicro(micro(pair.Access.ExpiresAt))
+		pair.Refresh.ExpiresAt = pair.RefreshExpiry(g.FamilyCreatedAt)
 		return sqliteInsertPair(ctx, tx, g.FamilyID, g.ClientID, g.UserID, rot.Scopes, pair)
 	})
 	if err != nil {
