@@ -19,6 +19,8 @@ type gateway struct {
 // but chargers:write, so the 403 rows can be reached with them.
 const gatewayCaddyfile = `{
 	admin off
+	persist_config off
+	storage file_system {$TEST_DATA_DIR}
 	default_bind 127.0.0.1
 	skip_install_trust
 	%[8]s

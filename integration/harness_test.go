@@ -38,6 +38,9 @@ func TestMain(m *testing.M) {
 	os.Setenv("XDG_DATA_HOME", dir+"/data")
 	os.Setenv("XDG_CONFIG_HOME", dir+"/config")
 	os.Setenv("TEST_USER_JWT_SECRET", userJWTSecret)
+	// Caddy's own storage (certificates, locks), named in every test
+	// Caddyfile, since Caddy reads XDG_* once at start-up.
+	os.Setenv("TEST_DATA_DIR", dir+"/storage")
 	code := pgtest.Run(m)
 	caddy.Stop()
 	os.RemoveAll(dir)
@@ -78,6 +81,8 @@ func tryLoadCaddyfile(caddyfile string) error {
 	if err := caddy.Load(cfg, true); err != nil {
 		return fmt.Errorf("loading config: %w", err)
 	}
+	// The old config's servers closed their connections; don't reuse them.
+	http.DefaultClient.CloseIdleConnections()
 	return nil
 }
 

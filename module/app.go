@@ -55,6 +55,7 @@ type App struct {
 	state    *sharedState
 	stateKey string
 	users    *oauth.UserVerifier
+	auth     *oauth.AuthServer
 	personal *oauth.PersonalTokens
 	logger   *zap.Logger
 }
@@ -110,6 +111,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return fmt.Errorf("tokengate: %w", err)
 		}
+	}
+	a.auth, err = a.newAuthServer(repl)
+	if err != nil {
+		return fmt.Errorf("tokengate: %w", err)
 	}
 	a.personal = &oauth.PersonalTokens{
 		Store:     state.store,

@@ -72,11 +72,16 @@ func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	switch r.URL.Path {
 	case e.APIToken:
 		return e.serveAPIToken(w, r)
-	case e.Authorize, e.Token, e.Revoke, e.Introspect, metadataPath:
-		return writeJSON(w, http.StatusNotImplemented, map[string]string{
-			"error":             "unsupported_endpoint",
-			"error_description": "OAuth endpoints are not available in this version of tokengate",
-		})
+	case e.Token:
+		return e.serveToken(w, r)
+	case e.Revoke:
+		return e.serveRevoke(w, r)
+	case e.Introspect:
+		return e.serveIntrospect(w, r)
+	case metadataPath:
+		return e.serveMetadata(w, r)
+	case e.Authorize:
+		return e.serveAuthorize(w, r)
 	}
 	return next.ServeHTTP(w, r)
 }
