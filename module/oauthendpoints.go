@@ -2,22 +2,42 @@ package module
 
 import "net/http"
 
+// serveAuthorize splits the authorization endpoint (SPEC 4.2): GET is the
+// browser flow, a JSON POST the dashboard flow, a form POST the consent
+// page's Approve or Deny.
+func (e *Endpoints) serveAuthorize(w http.ResponseWriter, r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet:
+		return e.serveAuthorizePage(w, r)
+	case http.MethodPost:
+		if isJSONRequest(r) {
+			return e.serveAuthorizeJSON(w, r)
+		}
+		return e.serveConsentDecision(w, r)
+	}
+	w.Header().Set("Allow", "GET, POST")
+	return writeJSON(w, http.StatusMethodNotAllowed, oauthError{"invalid_request", "method not allowed"})
+}
+
+// isJSONRequest reports whether the body is declared as JSON.
+func isJSONRequest(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	for i := 0; i < len(ct); i++ {
+		if ct[i] == ';' {
+			ct = ct[:i]
+			break
+		}
+	}
+	for len(ct) > 0 && ct[len(ct)-1] == ' ' {
+		ct = ct[:len(ct)-1]
+	}
+	return len(ct) == len("application/json") && (ct == "application/json" || http.CanonicalHeaderKey(ct) == "Application/json")
+}
+
 // notAvailable answers an OAuth endpoint that this version does not serve.
 func notAvailable(w http.ResponseWriter) error {
 	return writeJSON(w, http.StatusNotImplemented, map[string]string{
 		"error":             "unsupported_endpoint",
 		"error_description": "OAuth endpoints are not available in this version of tokengate",
 	})
-}
-
-func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error  { return notAvailable(w) }
-func (e *Endpoints) serveRevoke(w http.ResponseWriter, r *http.Request) error { return notAvailable(w) }
-func (e *Endpoints) serveIntrospect(w http.ResponseWriter, r *http.Request) error {
-	return notAvailable(w)
-}
-func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error {
-	return notAvailable(w)
-}
-func (e *Endpoints) serveAuthorize(w http.ResponseWriter, r *http.Request) error {
-	return notAvailable(w)
 }
