@@ -1,6 +1,9 @@
 package module
 
-import "net/http"
+import (
+	"mime"
+	"net/http"
+)
 
 // serveAuthorize splits the authorization endpoint (SPEC 4.2): GET is the
 // browser flow, a JSON POST the dashboard flow, a form POST the consent
@@ -21,17 +24,8 @@ func (e *Endpoints) serveAuthorize(w http.ResponseWriter, r *http.Request) error
 
 // isJSONRequest reports whether the body is declared as JSON.
 func isJSONRequest(r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
-	for i := 0; i < len(ct); i++ {
-		if ct[i] == ';' {
-			ct = ct[:i]
-			break
-		}
-	}
-	for len(ct) > 0 && ct[len(ct)-1] == ' ' {
-		ct = ct[:len(ct)-1]
-	}
-	return len(ct) == len("application/json") && (ct == "application/json" || http.CanonicalHeaderKey(ct) == "Application/json")
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
 }
 
 // notAvailable answers an OAuth endpoint that this version does not serve.
