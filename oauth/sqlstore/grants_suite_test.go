@@ -63,12 +63,6 @@ func runGrantSuite(t *testing.T, open openStore) {
 // grantNow is the suite's clock: microsecond precision, not UTC.
 var grantNow = testTime
 
-type issued struct {
-	code                  oauth.Code
-	pair                  oauth.IssuedPair
-	accessText, refreshTx string
-}
-
 func newHash(t *testing.T, k oauth.Kind) (string, oauth.TokenHash) {
 	t.Helper()
 	text, h, err := oauth.NewToken(k)
