@@ -44,6 +44,12 @@ const (
 	// written at most; writing it on every request would put a store write
 	// on the hot path.
 	touchInterval = time.Minute
+	// touchFlushInterval is how often the queued last_used_at writes go to
+	// the store, one at a time from one goroutine, so a burst of cache
+	// misses (after a restart) does not become a burst of writers.
+	touchFlushInterval = time.Second
+	// maxPendingTouches bounds the queue; uses beyond it are dropped.
+	maxPendingTouches = 100_000
 )
 
 // Validator turns a bearer token's text into the principal it speaks for,
@@ -60,6 +66,12 @@ type Validator struct {
 	revocations atomic.Uint64
 	forgetMu    sync.RWMutex
 	now         func() time.Time
+
+	touchMu        sync.Mutex
+	pendingTouches map[TokenHash]time.Time
+	stopFlusher    chan struct{}
+	flusherDone    chan struct{}
+	closeOnce      sync.Once
 }
 
 // cachedToken is one cache entry. principal is nil for a token the store
@@ -93,7 +105,17 @@ func NewValidator(store ValidatorStore, cfg CacheConfig) (*Validator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Validator{store: store, cache: cache, ttl: cfg.TTL, now: time.Now}, nil
+	v := &Validator{
+		store:          store,
+		cache:          cache,
+		ttl:            cfg.TTL,
+		now:            time.Now,
+		pendingTouches: make(map[TokenHash]time.Time),
+		stopFlusher:    make(chan struct{}),
+		flusherDone:    make(chan struct{}),
+	}
+	go v.flushTouches()
+	return v, nil
 }
 
 // Validate returns the principal of a bearer token (an access or personal
@@ -156,13 +178,48 @@ func (v *Validator) accept(e *cachedToken, now time.Time) (*Principal, error) {
 	return p, nil
 }
 
-// touch records a personal token's use without making the request wait.
+// touch queues a personal token's use; the request does not wait for it.
 func (v *Validator) touch(h TokenHash, at time.Time) {
-	go func() {
+	v.touchMu.Lock()
+	if prev, queued := v.pendingTouches[h]; queued || len(v.pendingTouches) < maxPendingTouches {
+		if at.After(prev) {
+			v.pendingTouches[h] = at
+		}
+	}
+	v.touchMu.Unlock()
+}
+
+// flushTouches writes the queued uses every touchFlushInterval, and once
+// more when the validator is closed.
+func (v *Validator) flushTouches() {
+	defer close(v.flusherDone)
+	tick := time.NewTicker(touchFlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-v.stopFlusher:
+			v.writeTouches()
+			return
+		case <-tick.C:
+			v.writeTouches()
+		}
+	}
+}
+
+func (v *Validator) writeTouches() {
+	v.touchMu.Lock()
+	batch := v.pendingTouches
+	if len(batch) == 0 {
+		v.touchMu.Unlock()
+		return
+	}
+	v.pendingTouches = make(map[TokenHash]time.Time, len(batch))
+	v.touchMu.Unlock()
+	for h, at := range batch {
 		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
-		defer cancel()
 		_ = v.store.TouchPersonalToken(ctx, h, at) // best effort: last_used_at is informational
-	}()
+		cancel()
+	}
 }
 
 // Forget drops a token from the cache. Call it after the store has revoked
@@ -182,9 +239,14 @@ func (v *Validator) ForgetAll() {
 	v.forgetMu.Unlock()
 }
 
-// Close releases the cache.
+// Close writes the queued last_used_at updates and releases the cache. The
+// store must still be open.
 func (v *Validator) Close() {
-	v.cache.Close()
+	v.closeOnce.Do(func() {
+		close(v.stopFlusher)
+		<-v.flusherDone
+		v.cache.Close()
+	})
 }
 
 // cacheKey uses the first 8 bytes of the SHA-256 as the cache key; entries
