@@ -63,10 +63,14 @@ func sameHeaderName(a, b string) bool {
 func setIdentity(r *http.Request, p *oauth.Principal) {
 	scope := p.ScopeString()
 	kind := p.Kind.String()
-	r.Header[headerUserID] = []string{p.UserID}
-	r.Header[headerScope] = []string{scope}
-	r.Header[headerClientID] = []string{p.ClientID}
-	r.Header[headerTokenType] = []string{kind}
+	// One allocation for the four values; each header gets a slice with
+	// no spare capacity, so an append by a later handler cannot spill into
+	// its neighbour.
+	values := &[4]string{p.UserID, scope, p.ClientID, kind}
+	r.Header[headerUserID] = values[0:1:1]
+	r.Header[headerScope] = values[1:2:2]
+	r.Header[headerClientID] = values[2:3:3]
+	r.Header[headerTokenType] = values[3:4:4]
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", p.UserID)
 		repl.Set("http.auth.user.scope", scope)

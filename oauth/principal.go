@@ -20,6 +20,10 @@ type Principal struct {
 	ExpiresAt time.Time
 	// IssuedAt is when the token was issued.
 	IssuedAt time.Time
+
+	// scopeText caches ScopeString for principals held in the cache, which
+	// are read on every request; set before the principal is shared.
+	scopeText string
 }
 
 // HasScope reports whether the principal was granted scope s.
@@ -45,6 +49,9 @@ func (p *Principal) FirstMissing(required []string) (string, bool) {
 
 // ScopeString returns the scopes space-separated, as OAuth writes them.
 func (p *Principal) ScopeString() string {
+	if p.scopeText != "" || len(p.Scopes) == 0 {
+		return p.scopeText
+	}
 	return strings.Join(p.Scopes, " ")
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,6 +141,7 @@ func (v *Validator) Validate(ctx context.Context, text string) (*Principal, erro
 	e := &cachedToken{hash: h}
 	switch {
 	case err == nil:
+		p.scopeText = strings.Join(p.Scopes, " ")
 		e.principal = &p
 		e.lastTouch.Store(now.UnixNano()) // the look-up stands for a use
 		if kind == KindPersonal {
