@@ -38,10 +38,13 @@ var endpointPaths = []struct{ option, path string }{
 //		revoke     <path>
 //		introspect <path>
 //		api_token  <path>
+//		consent_template <file>
 //	}]
 //
 // Every path starts with "/"; an omitted one keeps its default. The
-// metadata path (RFC 8414 3) is fixed.
+// metadata path (RFC 8414 3) is fixed. consent_template replaces the
+// browser flow's consent page (SPEC 4.2) with an html/template file, parsed
+// when the config is provisioned.
 func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
 	if _, err := globalApp(h, "tokengate_endpoints"); err != nil {
@@ -61,6 +64,17 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 	seen := seenOptions{}
 	for h.NextBlock(0) {
 		opt := h.Val()
+		if opt == "consent_template" {
+			if err := seen.once(h.Dispenser); err != nil {
+				return nil, err
+			}
+			file, err := oneArg(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			e.ConsentTemplate = file
+			continue
+		}
 		field, ok := fields[opt]
 		if !ok {
 			return nil, h.Errf("unrecognized tokengate_endpoints subdirective %q", opt)

@@ -2,6 +2,7 @@ package module
 
 import (
 	"fmt"
+	"html/template"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -26,9 +27,25 @@ type Endpoints struct {
 	Introspect string `json:"introspect,omitempty"`
 	// APIToken is the personal API token endpoint's path. Default: /api-token.
 	APIToken string `json:"api_token,omitempty"`
+	// ConsentTemplate is an html/template file that replaces the built-in
+	// consent page of the browser flow (SPEC 4.2), read and parsed at
+	// provisioning; a file that cannot be parsed is a config error. It is
+	// executed with a ConsentPage: Nonce (the CSP nonce a <style> element
+	// must carry, since the page's Content-Security-Policy allows no other
+	// style and no script), ClientID, ClientName, ClientInitial, Scopes
+	// (each with Name, Description and Granted: already consented to),
+	// UserID, Action (the form's action), Hidden (each with Name and
+	// Value: the request parameters and the CSRF token, all of which the
+	// form must post back), RedirectURI, RedirectHost, Issuer and
+	// IssuerHost. The form posts
+	// application/x-www-form-urlencoded with method post to Action, with a
+	// submit button named decision whose value is approve or deny.
+	// Default: the built-in page.
+	ConsentTemplate string `json:"consent_template,omitempty"`
 
-	app    *App
-	logger *zap.Logger
+	app         *App
+	logger      *zap.Logger
+	consentPage *template.Template
 }
 
 // CaddyModule returns the Caddy module information.
@@ -62,6 +79,12 @@ func (e *Endpoints) Provision(ctx caddy.Context) error {
 		}
 		if (*p.path)[0] != '/' {
 			return fmt.Errorf("tokengate_endpoints: path %q must start with /", *p.path)
+		}
+	}
+	e.consentPage = defaultConsentTemplate
+	if e.ConsentTemplate != "" {
+		if e.consentPage, err = loadConsentTemplate(e.ConsentTemplate); err != nil {
+			return fmt.Errorf("tokengate_endpoints: %w", err)
 		}
 	}
 	return nil

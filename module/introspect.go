@@ -2,6 +2,25 @@ package module
 
 import "net/http"
 
+// serveIntrospect is the introspection endpoint (RFC 7662, SPEC 4.5): an
+// authenticated client learns whether one of its own tokens is active
+// (RFC 7662 2.2); any other token is {"active":false}.
 func (e *Endpoints) serveIntrospect(w http.ResponseWriter, r *http.Request) error {
-	return notAvailable(w)
+	setNoStore(w)
+	if !postOnly(w, r) {
+		return nil
+	}
+	p, err := readParams(w, r)
+	if err != nil {
+		return writeParamsError(w, err)
+	}
+	client, ok := e.authenticateClient(w, r, p)
+	if !ok {
+		return nil
+	}
+	info, oerr := e.app.auth.Introspect(r.Context(), client, p["token"])
+	if oerr != nil {
+		return writeOAuthError(w, oerr)
+	}
+	return writeJSON(w, http.StatusOK, info)
 }

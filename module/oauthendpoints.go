@@ -27,11 +27,3 @@ func isJSONRequest(r *http.Request) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return err == nil && mt == "application/json"
 }
-
-// notAvailable answers an OAuth endpoint that this version does not serve.
-func notAvailable(w http.ResponseWriter) error {
-	return writeJSON(w, http.StatusNotImplemented, map[string]string{
-		"error":             "unsupported_endpoint",
-		"error_description": "OAuth endpoints are not available in this version of tokengate",
-	})
-}

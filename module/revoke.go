@@ -1,5 +1,28 @@
 package module
 
-import "net/http"
+import (
+	"net/http"
+)
 
-func (e *Endpoints) serveRevoke(w http.ResponseWriter, r *http.Request) error { return notAvailable(w) }
+// serveRevoke is the revocation endpoint (RFC 7009, SPEC 4.4): 200 with an
+// empty object for any well-formed request of an authenticated client,
+// whether or not the token was known or its own (RFC 7009 2.2); 503 when the
+// store cannot be reached, never a false success.
+func (e *Endpoints) serveRevoke(w http.ResponseWriter, r *http.Request) error {
+	setNoStore(w)
+	if !postOnly(w, r) {
+		return nil
+	}
+	p, err := readParams(w, r)
+	if err != nil {
+		return writeParamsError(w, err)
+	}
+	client, ok := e.authenticateClient(w, r, p)
+	if !ok {
+		return nil
+	}
+	if oerr := e.app.auth.Revoke(r.Context(), client, p["token"], p["token_type_hint"]); oerr != nil {
+		return writeOAuthError(w, oerr)
+	}
+	return writeJSON(w, http.StatusOK, struct{}{})
+}

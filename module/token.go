@@ -1,5 +1,43 @@
 package module
 
-import "net/http"
+import (
+	"net/http"
 
-func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error { return notAvailable(w) }
+	"github.com/tokengate/caddy-tokengate/oauth"
+)
+
+// serveToken is the token endpoint (RFC 6749 3.2, SPEC 4.3): the
+// authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5) and the
+// refresh_token grant (RFC 6749 6). Every answer is no-store (RFC 6749 5.1).
+func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
+	setNoStore(w)
+	if !postOnly(w, r) {
+		return nil
+	}
+	p, err := readParams(w, r)
+	if err != nil {
+		return writeParamsError(w, err)
+	}
+	client, ok := e.authenticateClient(w, r, p)
+	if !ok {
+		return nil
+	}
+	var (
+		resp oauth.TokenResponse
+		oerr *oauth.Error
+	)
+	switch grant, given := p["grant_type"]; {
+	case !given || grant == "":
+		oerr = oauth.ErrInvalidRequest.WithDescription("grant_type is required")
+	case grant == "authorization_code":
+		resp, oerr = e.app.auth.Exchange(r.Context(), client, p["code"], p["redirect_uri"], p["code_verifier"])
+	case grant == "refresh_token":
+		resp, oerr = e.app.auth.Refresh(r.Context(), client, p["refresh_token"], p["scope"])
+	default:
+		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code or refresh_token")
+	}
+	if oerr != nil {
+		return writeOAuthError(w, oerr)
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,71 @@
+package module
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// consentCSRFTTL is how long a consent page's form stays valid (SPEC 4.2:
+// a CSRF token bound to the user and the request).
+const consentCSRFTTL = 10 * time.Minute
+
+// consentKeyPurpose names the key, derived from the store's server key,
+// that signs consent CSRF tokens. Every instance sharing a store derives
+// the same key, so a consent page served by one instance may be posted to
+// another, and across a restart.
+const consentKeyPurpose = "consent csrf v1"
+
+// consentCSRFToken returns a CSRF token for the consent form of user on
+// request p, expiring at exp: "<unix exp>.<base64url HMAC-SHA256>", the MAC
+// over the user id, every request parameter and the expiry, each
+// length-prefixed so that no two different inputs share a MAC input.
+func consentCSRFToken(key []byte, user string, p pageParams, exp time.Time) string {
+	e := exp.Unix()
+	return strconv.FormatInt(e, 10) + "." + base64.RawURLEncoding.EncodeToString(consentCSRFMAC(key, user, p, e))
+}
+
+// checkConsentCSRF reports whether token is a valid, unexpired CSRF token
+// for user and p at now. An expiry further ahead than consentCSRFTTL (plus
+// a minute for clock skew between instances) is refused too.
+func checkConsentCSRF(key []byte, user string, p pageParams, token string, now time.Time) bool {
+	expText, macText, ok := strings.Cut(token, ".")
+	if !ok || len(expText) == 0 || len(expText) > 19 {
+		return false
+	}
+	e, err := strconv.ParseInt(expText, 10, 64)
+	if err != nil || strconv.FormatInt(e, 10) != expText {
+		return false
+	}
+	exp := time.Unix(e, 0)
+	if !now.Before(exp) || exp.After(now.Add(consentCSRFTTL+time.Minute)) {
+		return false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(macText)
+	if err != nil {
+		return false
+	}
+	return hmac.Equal(mac, consentCSRFMAC(key, user, p, e))
+}
+
+func consentCSRFMAC(key []byte, user string, p pageParams, exp int64) []byte {
+	m := hmac.New(sha256.New, key)
+	var n [8]byte
+	field := func(s string) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		m.Write(n[:])
+		m.Write([]byte(s))
+	}
+	field("tokengate consent")
+	field(user)
+	for _, v := range p.values() {
+		field(v)
+	}
+	binary.BigEndian.PutUint64(n[:], uint64(exp))
+	m.Write(n[:])
+	return m.Sum(nil)
+}

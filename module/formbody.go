@@ -1,0 +1,168 @@
+package module
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
+)
+
+// errBodyTooLarge is returned by readParams for a body above maxBodyBytes.
+var errBodyTooLarge = errors.New("request body too large")
+
+// bodyParams are the single-valued parameters of a request body.
+type bodyParams map[string]string
+
+// readBody reads at most maxBodyBytes of r's body (SPEC 4: larger bodies get
+// 413), refusing early on a declared Content-Length above the limit.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > maxBodyBytes {
+		return nil, errBodyTooLarge
+	}
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, errBodyTooLarge
+	}
+	return body, err
+}
+
+// readParams reads the parameters of a token, revocation or introspection
+// request from the body only (SPEC 4.3: the query string is ignored). The
+// body is application/x-www-form-urlencoded (RFC 6749 4.1.3, RFC 7009 2.1,
+// RFC 7662 2.1) or, as seed 000 allows, a JSON object of strings. A
+// parameter given twice is invalid_request (RFC 6749 3.1). The error is
+// errBodyTooLarge or an *oauth.Error.
+func readParams(w http.ResponseWriter, r *http.Request) (bodyParams, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			return nil, err
+		}
+		return nil, oauth.ErrInvalidRequest.WithDescription("the request body cannot be read")
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case len(bytes.TrimSpace(body)) == 0 && r.Header.Get("Content-Type") == "":
+		return bodyParams{}, nil
+	case err != nil:
+		return nil, oauth.ErrInvalidRequest.WithDescription("the Content-Type header cannot be parsed")
+	case mt == "application/x-www-form-urlencoded":
+		return parseFormParams(body)
+	case mt == "application/json":
+		return parseJSONParams(body)
+	}
+	return nil, oauth.ErrInvalidRequest.WithDescription("the body must be application/x-www-form-urlencoded or application/json")
+}
+
+// parseFormParams parses a form body, refusing repeated parameters (RFC 6749
+// 3.1: "Request and response parameters MUST NOT be included more than once").
+func parseFormParams(body []byte) (bodyParams, error) {
+	values, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, oauth.ErrInvalidRequest.WithDescription("the form body is malformed")
+	}
+	out := make(bodyParams, len(values))
+	for k, v := range values {
+		if len(v) > 1 {
+			return nil, oauth.ErrInvalidRequest.WithDescription("parameter " + printable(k) + " is given more than once")
+		}
+		out[k] = v[0]
+	}
+	return out, nil
+}
+
+// parseJSONParams parses a JSON object whose values are all strings,
+// refusing a key given twice, which encoding/json would silently accept
+// (the last one winning).
+func parseJSONParams(body []byte) (bodyParams, error) {
+	malformed := oauth.ErrInvalidRequest.WithDescription("the JSON body must be one object of string values")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, malformed
+	}
+	out := bodyParams{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, malformed
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, malformed
+		}
+		tok, err = dec.Token()
+		if err != nil {
+			return nil, malformed
+		}
+		val, ok := tok.(string)
+		if !ok {
+			return nil, malformed
+		}
+		if _, dup := out[key]; dup {
+			return nil, oauth.ErrInvalidRequest.WithDescription("parameter " + printable(key) + " is given more than once")
+		}
+		out[key] = val
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, malformed
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, malformed
+	}
+	return out, nil
+}
+
+// printable keeps a client-supplied name short and printable in an error
+// description.
+func printable(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
+// writeOAuthError writes an RFC 6749 5.2 error body with the error's status.
+func writeOAuthError(w http.ResponseWriter, e *oauth.Error) error {
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
+	return writeJSON(w, e.Status, e)
+}
+
+// writeParamsError answers a readParams failure.
+func writeParamsError(w http.ResponseWriter, err error) error {
+	if errors.Is(err, errBodyTooLarge) {
+		return writeJSON(w, http.StatusRequestEntityTooLarge, oauthError{"invalid_request", "request body too large"})
+	}
+	var oe *oauth.Error
+	if errors.As(err, &oe) {
+		return writeOAuthError(w, oe)
+	}
+	return writeOAuthError(w, oauth.ErrInvalidRequest)
+}
+
+// postOnly answers 405 for anything but POST (SPEC 4.3) and reports whether
+// the request may go on.
+func postOnly(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodPost {
+		return true
+	}
+	w.Header().Set("Allow", "POST")
+	_ = writeJSON(w, http.StatusMethodNotAllowed, oauthError{"invalid_request", "method not allowed; use POST"})
+	return false
+}
