@@ -35,6 +35,8 @@ func (s *AuthServer) ValidateAuthorize(ctx context.Context, r AuthorizeRequest) 
 	if r.State == "" {
 		return c, nil, ErrInvalidRequest.WithDescription("state is required"), true
 	}
+	// RFC 7636 4.4.1, SPEC 4.2: S256 only, and an absent method is not
+	// taken to mean "plain".
 	switch {
 	case r.CodeChallenge == "" && r.CodeChallengeMethod == "":
 		if c.PKCERequired || !c.Confidential() {

@@ -87,40 +87,9 @@ type Introspection struct {
 // is set, redirectable says whether the error may be sent to the redirect
 // URI (RFC 6749 4.1.2.1): never when the client or the redirect URI is bad.
 func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code string, err *Error, redirectable bool) {
-	c := s.Clients[r.ClientID]
-	if c == nil {
-		return "", ErrInvalidRequest.WithDescription("unknown client_id"), false
-	}
-	if r.RedirectURI == "" || !c.MatchRedirectURI(r.RedirectURI) {
-		return "", ErrInvalidRequest.WithDescription("redirect_uri is not registered for this client"), false
-	}
-	switch r.ResponseType {
-	case "code":
-	case "":
-		return "", ErrInvalidRequest.WithDescription("response_type is required"), true
-	default:
-		return "", ErrUnsupportedResponseType.WithDescription("response_type must be code"), true
-	}
-	scopes, err := s.requestedScopes(c, r.Scope)
+	c, scopes, err, redirectable := s.ValidateAuthorize(ctx, r)
 	if err != nil {
-		return "", err, true
-	}
-	if r.State == "" {
-		return "", ErrInvalidRequest.WithDescription("state is required"), true
-	}
-	// RFC 7636 4.4.1, SPEC 4.2: S256 only, and an absent method is not
-	// taken to mean "plain".
-	switch {
-	case r.CodeChallenge == "" && r.CodeChallengeMethod == "":
-		if c.PKCERequired || !c.Confidential() {
-			return "", ErrInvalidRequest.WithDescription("code_challenge is required"), true
-		}
-	case r.CodeChallenge == "":
-		return "", ErrInvalidRequest.WithDescription("code_challenge is required with code_challenge_method"), true
-	case !ValidChallenge(r.CodeChallenge):
-		return "", ErrInvalidRequest.WithDescription("code_challenge must be 43 base64url characters"), true
-	case r.CodeChallengeMethod != PKCEMethodS256:
-		return "", ErrInvalidRequest.WithDescription("code_challenge_method must be S256"), true
+		return "", err, redirectable
 	}
 	if r.UserID == "" {
 		return "", ErrAccessDenied.WithDescription("no user"), true
