@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
 	"github.com/tokengate/caddy-tokengate/oauth/sqlstore"
@@ -53,9 +56,13 @@ func loadSharedState(ctx caddy.Context, key string, db databaseTarget, cache oau
 		}
 		watchCtx, stop := context.WithCancel(context.Background())
 		s := &sharedState{store: store, validator: validator, stopWatcher: stop, watcherDone: make(chan struct{})}
+		logger := ctx.Logger()
+		var background sync.WaitGroup
+		background.Go(func() { store.WatchRevocations(watchCtx, validator.Forget, validator.ForgetAll) })
+		background.Go(func() { purgeExpired(watchCtx, store, logger) })
 		go func() {
-			defer close(s.watcherDone)
-			store.WatchRevocations(watchCtx, validator.Forget, validator.ForgetAll)
+			background.Wait()
+			close(s.watcherDone)
 		}()
 		return s, nil
 	})
@@ -65,11 +72,38 @@ func loadSharedState(ctx caddy.Context, key string, db databaseTarget, cache oau
 	return val.(*sharedState), nil
 }
 
-// Destruct stops the revocation listener and closes the cache and store once
+// Destruct stops the revocation listener and the purger, and closes the cache and store once
 // no config uses them any more.
 func (s *sharedState) Destruct() error {
 	s.stopWatcher()
 	<-s.watcherDone
 	s.validator.Close()
 	return s.store.Close()
+}
+
+// purgeInterval is how often expired codes and tokens are deleted.
+const purgeInterval = 10 * time.Minute
+
+// purgeExpired deletes expired codes and tokens in the background (SPEC 5)
+// until ctx is done. With several instances on one PostgreSQL database each
+// purges; the deletes are idempotent.
+func purgeExpired(ctx context.Context, store oauth.Store, logger *zap.Logger) {
+	tick := time.NewTicker(purgeInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		callCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := store.PurgeExpired(callCtx, time.Now())
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("purging expired codes and tokens failed", zap.Error(err))
+		case n > 0:
+			logger.Info("purged expired codes and tokens", zap.Int("rows", n))
+		}
+	}
 }
