@@ -253,7 +253,7 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	return TokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
-		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now) / time.Second),
+		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 		RefreshToken: refresh,
 		Scope:        strings.Join(c.Scopes, " "),
 	}, nil
@@ -336,7 +336,7 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	s.logger().Info(msg,
 		zap.String("client_id", client.ID), zap.String("user_id", rot.UserID),
 		zap.String("family_id", rot.FamilyID), zap.Strings("scopes", rot.Scopes))
-	expiresIn := int64(rot.AccessExpiresAt.Sub(now) / time.Second)
+	expiresIn := int64(rot.AccessExpiresAt.Sub(now).Round(time.Second) / time.Second)
 	if expiresIn < 0 {
 		expiresIn = 0
 	}
