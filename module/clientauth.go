@@ -109,3 +109,23 @@ func (e *Endpoints) authenticatedClient(creds clientCredentials) (*oauth.Client,
 	}
 	return c, nil
 }
+
+// clientRequest opens a request to an endpoint that clients authenticate to
+// (token, revoke, introspect; SPEC 4, 4.1): no-store, POST only, the body's
+// parameters, then client authentication. A nil client means the answer has
+// been written; err is then what ServeHTTP returns.
+func (e *Endpoints) clientRequest(w http.ResponseWriter, r *http.Request) (bodyParams, *oauth.Client, error) {
+	setNoStore(w)
+	if !postOnly(w, r) {
+		return nil, nil, nil
+	}
+	p, err := readParams(w, r)
+	if err != nil {
+		return nil, nil, writeParamsError(w, err)
+	}
+	client, ok := e.authenticateClient(w, r, p)
+	if !ok {
+		return nil, nil, nil
+	}
+	return p, client, nil
+}

@@ -6,17 +6,9 @@ import "net/http"
 // authenticated client learns whether one of its own tokens is active
 // (RFC 7662 2.2); any other token is {"active":false}.
 func (e *Endpoints) serveIntrospect(w http.ResponseWriter, r *http.Request) error {
-	setNoStore(w)
-	if !postOnly(w, r) {
-		return nil
-	}
-	p, err := readParams(w, r)
-	if err != nil {
-		return writeParamsError(w, err)
-	}
-	client, ok := e.authenticateClient(w, r, p)
-	if !ok {
-		return nil
+	p, client, err := e.clientRequest(w, r)
+	if client == nil {
+		return err
 	}
 	info, oerr := e.app.auth.Introspect(r.Context(), client, p["token"])
 	if oerr != nil {

@@ -9,17 +9,9 @@ import (
 // whether or not the token was known or its own (RFC 7009 2.2); 503 when the
 // store cannot be reached, never a false success.
 func (e *Endpoints) serveRevoke(w http.ResponseWriter, r *http.Request) error {
-	setNoStore(w)
-	if !postOnly(w, r) {
-		return nil
-	}
-	p, err := readParams(w, r)
-	if err != nil {
-		return writeParamsError(w, err)
-	}
-	client, ok := e.authenticateClient(w, r, p)
-	if !ok {
-		return nil
+	p, client, err := e.clientRequest(w, r)
+	if client == nil {
+		return err
 	}
 	if oerr := e.app.auth.Revoke(r.Context(), client, p["token"], p["token_type_hint"]); oerr != nil {
 		return writeOAuthError(w, oerr)

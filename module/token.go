@@ -10,17 +10,9 @@ import (
 // authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5) and the
 // refresh_token grant (RFC 6749 6). Every answer is no-store (RFC 6749 5.1).
 func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
-	setNoStore(w)
-	if !postOnly(w, r) {
-		return nil
-	}
-	p, err := readParams(w, r)
-	if err != nil {
-		return writeParamsError(w, err)
-	}
-	client, ok := e.authenticateClient(w, r, p)
-	if !ok {
-		return nil
+	p, client, err := e.clientRequest(w, r)
+	if client == nil {
+		return err
 	}
 	var (
 		resp oauth.TokenResponse
