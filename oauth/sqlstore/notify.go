@@ -43,22 +43,19 @@ func notifyRevoked(ctx context.Context, tx pgx.Tx, h oauth.TokenHash) error {
 
 // WatchRevocations implements oauth.Store. It holds one connection outside
 // the pool, LISTENing on revocationChannel, and calls forget for each
-// revoked hash. When that connection is lost it reconnects with backoff and,
-// once LISTENing again, calls reset: notifications sent while it was away
-// are gone. reset is also called when the first attempts failed, since
-// revocations may have happened before the first LISTEN took hold.
+// revoked hash. Each time a LISTEN takes hold, the first time included, it
+// calls reset: whatever was cached before then may have been revoked with
+// nobody listening (before the first LISTEN, or while a lost connection
+// was being replaced). A lost connection is replaced with backoff.
 func (s *Postgres) WatchRevocations(ctx context.Context, forget func(oauth.TokenHash), reset func()) {
 	cfg := s.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = listenerApplicationName
 
 	backoff := listenMinBackoff
-	missed := false
 	for {
 		conn, err := listen(ctx, cfg)
 		if err == nil {
-			if missed {
-				reset()
-			}
+			reset()
 			backoff = listenMinBackoff
 			receiveRevocations(ctx, conn, s.pingInterval, forget)
 			conn.Close(context.Background())
@@ -66,7 +63,6 @@ func (s *Postgres) WatchRevocations(ctx context.Context, forget func(oauth.Token
 		if ctx.Err() != nil {
 			return
 		}
-		missed = true
 		if !sleepContext(ctx, backoff) {
 			return
 		}
