@@ -24,6 +24,7 @@ func fromMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }
 // *oauth.ReuseError is committed (the family's revocation must stick) and
 // then returned; any other error rolls back.
 func (s *SQLite) grantTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	defer s.lockWrites()()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -42,6 +43,7 @@ func (s *SQLite) grantTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // SaveCode implements oauth.GrantStore.
 func (s *SQLite) SaveCode(ctx context.Context, c oauth.Code) error {
+	defer s.lockWrites()()
 	_, err := s.db.ExecContext(ctx, `
 		INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, scopes, challenge, family_id, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -378,6 +380,7 @@ func newServerKey() ([]byte, error) {
 // ServerKey implements oauth.GrantStore. The first caller's key wins; the
 // others insert nothing and read it back.
 func (s *SQLite) ServerKey(ctx context.Context) ([]byte, error) {
+	defer s.lockWrites()()
 	fresh, err := newServerKey()
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: server key: %w", err)

@@ -133,6 +133,7 @@ func TestSQLiteConnectionSettings(t *testing.T) {
 		{"journal_mode", "wal"},
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
+		{"synchronous", "1"}, // NORMAL
 	}
 	for _, tt := range tests {
 		var got string
