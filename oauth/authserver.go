@@ -230,22 +230,8 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	c, err := s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
-	var reuse *ReuseError
-	switch {
-	case err == nil:
-	case failure != nil && errors.Is(err, failure):
-		return TokenResponse{}, failure
-	case errors.Is(err, ErrNotFound):
-		return TokenResponse{}, badCode
-	case errors.As(err, &reuse):
-		s.forget(reuse.Revoked)
-		s.logger().Warn("authorization code reused; family revoked",
-			zap.String("client_id", reuse.ClientID), zap.String("user_id", reuse.UserID),
-			zap.String("family_id", reuse.FamilyID), zap.String("presented_by", client.ID))
-		return TokenResponse{}, badCode
-	default:
-		s.logger().Error("code exchange failed", zap.String("client_id", client.ID), zap.Error(err))
-		return TokenResponse{}, ErrTemporarilyUnavailable
+	if oerr := s.grantStoreError(err, failure, badCode, client, "authorization code", "code exchange failed"); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	s.logger().Info("authorization code exchanged",
 		zap.String("client_id", c.ClientID), zap.String("user_id", c.UserID),
@@ -312,22 +298,8 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		return nil
 	}
 	rot, err := s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
-	var reuse *ReuseError
-	switch {
-	case err == nil:
-	case failure != nil && errors.Is(err, failure):
-		return TokenResponse{}, failure
-	case errors.Is(err, ErrNotFound):
-		return TokenResponse{}, badToken
-	case errors.As(err, &reuse):
-		s.forget(reuse.Revoked)
-		s.logger().Warn("refresh token reused; family revoked",
-			zap.String("client_id", reuse.ClientID), zap.String("user_id", reuse.UserID),
-			zap.String("family_id", reuse.FamilyID))
-		return TokenResponse{}, badToken
-	default:
-		s.logger().Error("refresh failed", zap.String("client_id", client.ID), zap.Error(err))
-		return TokenResponse{}, ErrTemporarilyUnavailable
+	if oerr := s.grantStoreError(err, failure, badToken, client, "refresh token", "refresh failed"); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	msg := "refresh token rotated"
 	if rot.Replay {
@@ -416,6 +388,32 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 		Iat:       info.IssuedAt.Unix(),
 		TokenType: "Bearer",
 	}, nil
+}
+
+// grantStoreError turns the store's answer to a code exchange or a refresh
+// rotation into the client's error, nil when the store succeeded: the
+// check's own refusal (failure), an unknown grant (bad), reuse of a grant
+// already used (its family is revoked: forget its tokens, log it, answer
+// bad), or an outage (RFC 6749 5.2 temporarily_unavailable).
+func (s *AuthServer) grantStoreError(err error, failure, bad *Error, client *Client, grant, outage string) *Error {
+	var reuse *ReuseError
+	switch {
+	case err == nil:
+		return nil
+	case failure != nil && errors.Is(err, failure):
+		return failure
+	case errors.Is(err, ErrNotFound):
+		return bad
+	case errors.As(err, &reuse):
+		s.forget(reuse.Revoked)
+		s.logger().Warn(grant+" reused; family revoked",
+			zap.String("client_id", reuse.ClientID), zap.String("user_id", reuse.UserID),
+			zap.String("family_id", reuse.FamilyID), zap.String("presented_by", client.ID))
+		return bad
+	default:
+		s.logger().Error(outage, zap.String("client_id", client.ID), zap.Error(err))
+		return ErrTemporarilyUnavailable
+	}
 }
 
 // randomPair returns a fresh random pair, for a code exchange.
