@@ -2,9 +2,10 @@ package module
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 // Validate checks the configuration alone, without side effects, so that
@@ -128,7 +129,7 @@ func checkIssuer(issuer string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopbackHost(u.Hostname()) {
+		if !oauth.IsLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("tokengate: issuer %q must use https (http is allowed for loopback hosts only)", issuer)
 		}
 	default:
@@ -150,7 +151,7 @@ func checkRedirectURI(raw string) error {
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "http":
-		if !isLoopbackHost(u.Hostname()) {
+		if !oauth.IsLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("redirect_uri %q uses http with a host that is not loopback; use https", raw)
 		}
 	case "https":
@@ -159,15 +160,6 @@ func checkRedirectURI(raw string) error {
 		}
 	}
 	return nil
-}
-
-// isLoopbackHost accepts the loopback IP literals and "localhost".
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // checkScopeName applies RFC 6749 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
