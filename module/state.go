@@ -58,12 +58,29 @@ func loadSharedState(ctx caddy.Context, key string, db databaseTarget, cache oau
 		s := &sharedState{store: store, validator: validator, stopWatcher: stop, watcherDone: make(chan struct{})}
 		logger := ctx.Logger()
 		var background sync.WaitGroup
-		background.Go(func() { store.WatchRevocations(watchCtx, validator.Forget, validator.ForgetAll) })
+		listening := make(chan struct{})
+		var firstListen sync.Once
+		reset := func() {
+			validator.ForgetAll()
+			firstListen.Do(func() { close(listening) })
+		}
+		background.Go(func() { store.WatchRevocations(watchCtx, validator.Forget, reset) })
 		background.Go(func() { purgeExpired(watchCtx, store, logger) })
 		go func() {
 			background.Wait()
 			close(s.watcherDone)
 		}()
+		// Serve once revocations from other instances are heard, so that a
+		// token cached now is not wiped by the first LISTEN a moment later
+		// and a revocation elsewhere reaches this instance from its first
+		// request. A listener that cannot connect yet keeps trying on its
+		// own; the config does not wait for it longer than this.
+		select {
+		case <-listening:
+		case <-time.After(listenReadyTimeout):
+			logger.Warn("not yet listening for revocations from other instances; cached tokens will be dropped once it is",
+				zap.Duration("waited", listenReadyTimeout))
+		}
 		return s, nil
 	})
 	if err != nil {
@@ -80,6 +97,10 @@ func (s *sharedState) Destruct() error {
 	s.validator.Close()
 	return s.store.Close()
 }
+
+// listenReadyTimeout bounds how long a new store waits for its revocation
+// listener before serving.
+const listenReadyTimeout = 5 * time.Second
 
 // purgeInterval is how often expired codes and tokens are deleted.
 const purgeInterval = 10 * time.Minute

@@ -52,10 +52,12 @@ type Store interface {
 	PersonalTokenStore
 	GrantStore
 	// WatchRevocations calls forget with the hash of every token revoked
-	// through another instance sharing the store, and reset when some may
-	// have been missed (the listening connection was lost and is back). It
-	// blocks until ctx is done. A store that serves one instance only
-	// (SQLite) returns when ctx is done without calling either.
+	// through another instance sharing the store, and reset each time it
+	// starts listening, the first time included: whatever was cached before
+	// then may have been revoked with nobody listening. The first reset is
+	// therefore also the sign that revocations are being heard. It blocks
+	// until ctx is done. A store that serves one instance only (SQLite) has
+	// nothing to hear: it calls reset once, at once, and waits for ctx.
 	WatchRevocations(ctx context.Context, forget func(TokenHash), reset func())
 	// Close releases the store's connections.
 	Close() error

@@ -53,11 +53,39 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
 	}
-	if err := migrateSQLite(ctx, db); err != nil {
+	if err := migrateSQLiteWhenFree(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
 	}
 	return &SQLite{db: db}, nil
+}
+
+// migrateSQLiteWhenFree migrates, retrying while another connection holds
+// the file. The busy handler does not cover everything at start-up: a new
+// file's switch to WAL, made as each connection opens, answers SQLITE_BUSY
+// at once while another connection (the other config during caddy reload,
+// or another process) is creating the same file.
+func migrateSQLiteWhenFree(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := migrateSQLite(ctx, db)
+		if err == nil || !isSQLiteBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		if !sleepContext(ctx, wait) {
+			return err
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// isSQLiteBusy reports whether err is SQLite's SQLITE_BUSY (the database
+// file is locked), in its primary or any extended form.
+func isSQLiteBusy(err error) bool {
+	const sqliteBusy = 5
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == sqliteBusy
 }
 
 // sqliteDSN builds a file: URI, so that a path containing '?' or '%' is
@@ -242,8 +270,9 @@ func (s *SQLite) TouchPersonalToken(ctx context.Context, h oauth.TokenHash, t ti
 
 // WatchRevocations implements oauth.Store. A SQLite file serves one
 // instance, which already forgets what it revokes, so there is nothing to
-// hear about.
+// hear about: it is listening from the start.
 func (s *SQLite) WatchRevocations(ctx context.Context, forget func(oauth.TokenHash), reset func()) {
+	reset()
 	<-ctx.Done()
 }
 

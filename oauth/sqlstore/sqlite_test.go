@@ -146,7 +146,7 @@ func TestSQLiteConnectionSettings(t *testing.T) {
 	}
 }
 
-func TestSQLiteWatchRevocationsWaitsForContext(t *testing.T) {
+func TestSQLiteWatchRevocationsListensAtOnceAndWaitsForContext(t *testing.T) {
 	s := openSQLiteAt(t, filepath.Join(t.TempDir(), "tokengate.db"))
 	ctx, cancel := context.WithCancel(context.Background())
 	var calls sync.WaitGroup
@@ -173,10 +173,14 @@ func TestSQLiteWatchRevocationsWaitsForContext(t *testing.T) {
 		t.Fatal("WatchRevocations did not return after its context was done")
 	}
 	calls.Wait()
-	select {
-	case c := <-called:
-		t.Errorf("WatchRevocations called %s on a single-instance store", c)
-	default:
+	close(called)
+	var got []string
+	for c := range called {
+		got = append(got, c)
+	}
+	// One reset, at once, says it is listening; nothing is ever forgotten.
+	if len(got) != 1 || got[0] != "reset" {
+		t.Errorf("WatchRevocations called %v on a single-instance store, want [reset]", got)
 	}
 }
 
