@@ -694,7 +694,7 @@ func TestPostgresGrantRevocationsNotify(t *testing.T) {
 	watcher := openPostgresAt(t, dsn)
 	s := openPostgresAt(t, dsn)
 	w := watchRevocations(t, watcher)
-	waitListening(t, watcher)
+	waitListening(t, w)
 	ctx := context.Background()
 
 	_, pair := exchanged(t, s)

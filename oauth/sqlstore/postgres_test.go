@@ -199,11 +199,12 @@ func listenerQuery(t *testing.T, s *Postgres) string {
 	return query
 }
 
-func waitListening(t *testing.T, s *Postgres) {
+// waitListening waits for the first reset, which WatchRevocations calls
+// once its LISTEN has returned, so a notification from now on is heard.
+// (pg_stat_activity shows the LISTEN as it starts, a moment too early.)
+func waitListening(t *testing.T, w *revocationWatch) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "listening connection up", func() bool {
-		return strings.HasPrefix(listenerQuery(t, s), "LISTEN")
-	})
+	waitFor(t, 10*time.Second, "listening connection up", func() bool { return w.resetCount() >= 1 })
 }
 
 // Revocations made through one instance reach the others (SPEC 5), and a
@@ -213,7 +214,7 @@ func TestPostgresWatchRevocations(t *testing.T) {
 	watcher := openPostgresAt(t, dsn)
 	other := openPostgresAt(t, dsn)
 	w := watchRevocations(t, watcher)
-	waitListening(t, watcher)
+	waitListening(t, w)
 
 	first := newPersonalToken(t, "alice")
 	replace(t, other, first) // nothing replaced, nothing to announce
@@ -282,7 +283,7 @@ func TestPostgresWatchRevocationsPingsQuietConnection(t *testing.T) {
 func TestPostgresWatchRevocationsStopsWhenContextDone(t *testing.T) {
 	s := openPostgresAt(t, pgtest.Start(t))
 	w := watchRevocations(t, s)
-	waitListening(t, s)
+	waitListening(t, w)
 	stopped := make(chan struct{})
 	go func() { w.stop(); close(stopped) }()
 	select {
