@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/tokengate/caddy-tokengate/internal/pgtest"
 	"github.com/tokengate/caddy-tokengate/oauth/sqlstore"
 )
