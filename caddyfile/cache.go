@@ -1,9 +1,12 @@
 package caddyfile
 
 import (
+	"time"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/tokengate/caddy-tokengate/module"
+	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 // parseCache reads the cache block of the tokengate global option.
@@ -23,6 +26,9 @@ func parseCache(d *caddyfile.Dispenser) (*module.CacheConfig, error) {
 			cache.MaxEntries, err = positiveInt(d)
 		case "ttl":
 			cache.TTL, err = durationArg(d, false)
+			if err == nil && time.Duration(cache.TTL) > oauth.MaxCacheTTL {
+				err = d.Errf("cache ttl must be at most %v, got %v", oauth.MaxCacheTTL, time.Duration(cache.TTL))
+			}
 		default:
 			return nil, d.Errf("unrecognized cache subdirective %q", d.Val())
 		}

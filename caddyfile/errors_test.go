@@ -201,6 +201,11 @@ func TestAdaptErrors(t *testing.T) {
 		cache {
 			max_entries 0
 		}`), `max_entries must be a positive integer, got "0"`},
+		{"cache ttl beyond 30 days", global(`
+		issuer https://api.example.com
+		cache {
+			ttl 31d
+		}`), `cache ttl must be at most 720h0m0s, got 744h0m0s`},
 		{"unknown database driver", global(`
 		issuer https://api.example.com
 		database mysql root@/tokengate`), `unknown driver "mysql" (want sqlite or postgres)`},

@@ -115,9 +115,9 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		return denyScope(w, missing)
 	}
 
-	setIdentity(r, p)
+	setIdentity(r, &p)
 	if g.upstream != nil {
-		jwt, err := g.upstream.sign(p)
+		jwt, err := g.upstream.sign(&p)
 		if err != nil {
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing upstream JWT: %w", err))
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
 )
@@ -60,6 +61,9 @@ func (a *App) Validate() error {
 	}
 	if a.Cache != nil && a.Cache.MaxEntries < 0 {
 		return fmt.Errorf("tokengate: cache max_entries must not be negative")
+	}
+	if a.Cache != nil && time.Duration(a.Cache.TTL) > oauth.MaxCacheTTL {
+		return fmt.Errorf("tokengate: cache ttl must be at most %v, got %v", oauth.MaxCacheTTL, time.Duration(a.Cache.TTL))
 	}
 	return nil
 }

@@ -3,6 +3,9 @@ package module
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // TestValidate checks the config errors of SPEC 1 on the JSON form, where
@@ -43,6 +46,8 @@ func TestValidate(t *testing.T) {
 		{"postgres needs a DSN", func(a *App) { a.Database = &DatabaseConfig{Driver: "postgres"} }, "needs a DSN"},
 		{"secret and secret_hash", func(a *App) { a.Clients[0].SecretHash = "sha256:" + strings.Repeat("a", 64) }, "both secret and secret_hash"},
 		{"bad secret_hash", func(a *App) { a.Clients[0].Secret = ""; a.Clients[0].SecretHash = "md5:x" }, "sha256:<64 hex digits>"},
+		{"cache ttl beyond 30 days", func(a *App) { a.Cache = &CacheConfig{TTL: caddy.Duration(31 * 24 * time.Hour)} }, "cache ttl must be at most"},
+		{"cache ttl of 30 days ok", func(a *App) { a.Cache = &CacheConfig{TTL: caddy.Duration(30 * 24 * time.Hour)} }, ""},
 		{"redirect_uri with fragment", func(a *App) { a.Clients[0].RedirectURIs = []string{"https://a.example/cb#x"} }, "fragment"},
 	}
 	for _, c := range cases {

@@ -123,7 +123,7 @@ func (e *e2e) refresh(t *testing.T, rt, scope string) oauth.TokenResponse {
 	return tr
 }
 
-func (e *e2e) valid(t *testing.T, access string) *oauth.Principal {
+func (e *e2e) valid(t *testing.T, access string) oauth.Principal {
 	t.Helper()
 	p, err := e.val.Validate(context.Background(), access)
 	if err != nil {

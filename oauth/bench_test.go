@@ -9,7 +9,7 @@ var (
 	benchKind  Kind
 	benchToken string
 	benchErr   error
-	benchP     *Principal
+	benchP     Principal
 )
 
 func BenchmarkParseToken(b *testing.B) {

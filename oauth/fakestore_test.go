@@ -147,10 +147,9 @@ func (s *fakeTokenStore) lookupLocked(k Kind, h TokenHash) (Principal, error) {
 	}
 	t := s.personal[user]
 	return Principal{
-		UserID:   t.UserID,
-		Scopes:   append([]string(nil), t.Scopes...),
-		Kind:     KindPersonal,
-		IssuedAt: t.CreatedAt,
+		UserID: t.UserID,
+		Scopes: append([]string(nil), t.Scopes...),
+		Kind:   KindPersonal,
 	}, nil
 }
 

@@ -104,7 +104,7 @@ func TestPersonalIssue(t *testing.T) {
 
 	p := mustValidate(t, f.v, text)
 	if p.UserID != "user-1" || p.ClientID != "" || p.Kind != KindPersonal || !reflect.DeepEqual(p.Scopes, personalScopes) {
-		t.Fatalf("SPEC4.7: principal = %+v; want user-1, no client id, personal, scopes %q", *p, personalScopes)
+		t.Fatalf("SPEC4.7: principal = %+v; want user-1, no client id, personal, scopes %q", p, personalScopes)
 	}
 	if p.Kind.String() != "personal" {
 		t.Errorf("SPEC3: token type %q, want personal", p.Kind)

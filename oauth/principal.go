@@ -18,8 +18,6 @@ type Principal struct {
 	Kind Kind
 	// ExpiresAt is when the token stops working; zero for never.
 	ExpiresAt time.Time
-	// IssuedAt is when the token was issued.
-	IssuedAt time.Time
 
 	// scopeText caches ScopeString for principals held in the cache, which
 	// are read on every request; set before the principal is shared.

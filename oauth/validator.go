@@ -2,9 +2,8 @@ package oauth
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"strings"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,8 +56,12 @@ const (
 // from a bounded in-memory cache in front of the store.
 type Validator struct {
 	store ValidatorStore
-	cache *ristretto.Cache[uint64, *cachedToken]
-	ttl   time.Duration
+	// cache is keyed by token text (see cacheKeyHash). Entries carry no
+	// ristretto TTL: staleAt is checked on every hit instead, which costs
+	// nothing extra and keeps ristretto's per-entry expiry map away.
+	cache  *ristretto.Cache[string, *cachedToken]
+	ttl    time.Duration
+	shapes shapeTable
 	// revocations counts Forget calls, so that a store answer that raced
 	// with a revocation is not cached after it. forgetMu makes "check the
 	// count, then cache" atomic with respect to Forget: otherwise a Forget
@@ -70,19 +73,18 @@ type Validator struct {
 
 	touchMu        sync.Mutex
 	pendingTouches map[TokenHash]time.Time
+	flushNow       chan chan struct{} // a flush on demand, closed when done
 	stopFlusher    chan struct{}
 	flusherDone    chan struct{}
 	closeOnce      sync.Once
 }
 
-// cachedToken is one cache entry. principal is nil for a token the store
-// did not know, so that a flood of made-up but well-formed tokens costs one
-// store query each per TTL, not one per request.
-type cachedToken struct {
-	hash      TokenHash
-	principal *Principal
-	lastTouch atomic.Int64 // unix nanoseconds of the last last_used_at write
-}
+// cacheCountersPerEntry sizes ristretto's admission counters. Ristretto
+// suggests ten per entry; at the default million entries those take 48 MB
+// before a single token is cached, and two per entry (8 MB) keep the
+// admission policy working: what it has to tell apart is a token in use
+// from a burst of one-off (made-up) ones.
+const cacheCountersPerEntry = 2
 
 // NewValidator returns a validator over store with the given cache bounds.
 func NewValidator(store ValidatorStore, cfg CacheConfig) (*Validator, error) {
@@ -92,16 +94,18 @@ func NewValidator(store ValidatorStore, cfg CacheConfig) (*Validator, error) {
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultCacheTTL
 	}
-	cache, err := ristretto.NewCache(&ristretto.Config[uint64, *cachedToken]{
-		NumCounters: cfg.MaxEntries * 10, // ristretto's advice: 10x the entries
-		MaxCost:     cfg.MaxEntries,      // each entry costs 1
+	if cfg.TTL > MaxCacheTTL {
+		return nil, fmt.Errorf("cache ttl %v is longer than the longest allowed, %v", cfg.TTL, MaxCacheTTL)
+	}
+	cache, err := ristretto.NewCache(&ristretto.Config[string, *cachedToken]{
+		NumCounters: cfg.MaxEntries * cacheCountersPerEntry,
+		MaxCost:     cfg.MaxEntries, // each entry costs 1
 		BufferItems: 64,
 		// Count entries, not bytes: without this ristretto adds its own
 		// per-item overhead to each cost and max_entries would hold far
 		// fewer tokens than configured.
 		IgnoreInternalCost: true,
-		// The key is already a hash; keep it as is.
-		KeyToHash: func(k uint64) (uint64, uint64) { return k, 0 },
+		KeyToHash:          cacheKeyHash,
 	})
 	if err != nil {
 		return nil, err
@@ -112,6 +116,7 @@ func NewValidator(store ValidatorStore, cfg CacheConfig) (*Validator, error) {
 		ttl:            cfg.TTL,
 		now:            time.Now,
 		pendingTouches: make(map[TokenHash]time.Time),
+		flushNow:       make(chan chan struct{}),
 		stopFlusher:    make(chan struct{}),
 		flusherDone:    make(chan struct{}),
 	}
@@ -121,61 +126,59 @@ func NewValidator(store ValidatorStore, cfg CacheConfig) (*Validator, error) {
 
 // Validate returns the principal of a bearer token (an access or personal
 // token), ErrInvalidToken when it is malformed, unknown, expired or
-// revoked, or ErrUnavailable when the store cannot be asked.
-func (v *Validator) Validate(ctx context.Context, text string) (*Principal, error) {
+// revoked, or ErrUnavailable when the store cannot be asked. The
+// principal's Scopes are shared with the cache: read them, never change
+// them.
+func (v *Validator) Validate(ctx context.Context, text string) (Principal, error) {
 	kind, err := ParseToken(text)
 	if err != nil || (kind != KindAccess && kind != KindPersonal) {
-		return nil, ErrInvalidToken
+		return Principal{}, ErrInvalidToken
 	}
-	h := HashToken(text)
-	key := cacheKey(h)
 	now := v.now()
-	if e, ok := v.cache.Get(key); ok && e.hash == h {
-		return v.accept(e, now)
+	nowMs := epochMillis(now)
+	if e, ok := v.cache.Get(text); ok && e.fresh(nowMs) {
+		return v.accept(e, text, now, nowMs)
 	}
 
+	h := HashToken(text)
 	seen := v.revocations.Load()
 	lookupCtx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	p, err := v.store.LookupToken(lookupCtx, kind, h)
 	cancel()
-	e := &cachedToken{hash: h}
+	var e *cachedToken
 	switch {
 	case err == nil:
-		p.scopeText = strings.Join(p.Scopes, " ")
-		e.principal = &p
-		e.lastTouch.Store(now.UnixNano()) // the look-up stands for a use
+		e = v.newCachedToken(&p, now)
 		if kind == KindPersonal {
 			v.touch(h, now)
 		}
 	case errors.Is(err, ErrNotFound):
+		e = v.newCachedToken(nil, now)
 	default:
-		return nil, ErrUnavailable
+		return Principal{}, ErrUnavailable
 	}
 	v.forgetMu.RLock()
 	if v.revocations.Load() == seen {
-		v.cache.SetWithTTL(key, e, 1, v.ttl)
+		v.cache.Set(text, e, 1)
 		// ristretto applies sets in the background; waiting here (the miss
 		// has paid for a store round trip already) means the very next
 		// request is served from the cache, also if the store goes away.
 		v.cache.Wait()
 	}
 	v.forgetMu.RUnlock()
-	if e.principal == nil || e.principal.expired(now) {
-		return nil, ErrInvalidToken
+	if p, ok := e.principal(nowMs); ok {
+		return p, nil
 	}
-	return e.principal, nil
+	return Principal{}, ErrInvalidToken
 }
 
-func (v *Validator) accept(e *cachedToken, now time.Time) (*Principal, error) {
-	p := e.principal
-	if p == nil || p.expired(now) {
-		return nil, ErrInvalidToken
+func (v *Validator) accept(e *cachedToken, text string, now time.Time, nowMs int64) (Principal, error) {
+	p, ok := e.principal(nowMs)
+	if !ok {
+		return Principal{}, ErrInvalidToken
 	}
-	if p.Kind == KindPersonal {
-		last := e.lastTouch.Load()
-		if now.UnixNano()-last >= int64(touchInterval) && e.lastTouch.CompareAndSwap(last, now.UnixNano()) {
-			v.touch(e.hash, now)
-		}
+	if e.shouldTouch(nowMs) {
+		v.touch(HashToken(text), now)
 	}
 	return p, nil
 }
@@ -199,6 +202,9 @@ func (v *Validator) flushTouches() {
 	defer tick.Stop()
 	for {
 		select {
+		case done := <-v.flushNow:
+			v.writeTouches()
+			close(done)
 		case <-v.stopFlusher:
 			v.writeTouches()
 			return
@@ -215,7 +221,9 @@ func (v *Validator) writeTouches() {
 		v.touchMu.Unlock()
 		return
 	}
-	v.pendingTouches = make(map[TokenHash]time.Time, len(batch))
+	// Not sized after the batch: a burst of misses (after a restart)
+	// should not leave a map that large behind.
+	v.pendingTouches = make(map[TokenHash]time.Time)
 	v.touchMu.Unlock()
 	for h, at := range batch {
 		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
@@ -229,7 +237,7 @@ func (v *Validator) writeTouches() {
 func (v *Validator) Forget(h TokenHash) {
 	v.forgetMu.Lock()
 	v.revocations.Add(1)
-	v.cache.Del(cacheKey(h))
+	v.cache.Del(string(h[:]))
 	v.forgetMu.Unlock()
 }
 
@@ -249,10 +257,4 @@ func (v *Validator) Close() {
 		<-v.flusherDone
 		v.cache.Close()
 	})
-}
-
-// cacheKey uses the first 8 bytes of the SHA-256 as the cache key; entries
-// carry the whole hash, and a mismatch is treated as a miss.
-func cacheKey(h TokenHash) uint64 {
-	return binary.LittleEndian.Uint64(h[:8])
 }

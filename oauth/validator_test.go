@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"reflect"
@@ -74,14 +75,14 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-func mustValidate(tb testing.TB, v *Validator, text string) *Principal {
+func mustValidate(tb testing.TB, v *Validator, text string) Principal {
 	tb.Helper()
 	p, err := v.Validate(context.Background(), text)
 	if err != nil {
 		tb.Fatalf("Validate(%q): %v", text, err)
 	}
-	if p == nil {
-		tb.Fatalf("Validate(%q) returned a nil principal", text)
+	if p.UserID == "" {
+		tb.Fatalf("Validate(%q) returned an empty principal", text)
 	}
 	return p
 }
@@ -89,7 +90,7 @@ func mustValidate(tb testing.TB, v *Validator, text string) *Principal {
 func expectInvalid(tb testing.TB, v *Validator, text string) {
 	tb.Helper()
 	p, err := v.Validate(context.Background(), text)
-	if !errors.Is(err, ErrInvalidToken) || p != nil {
+	if !errors.Is(err, ErrInvalidToken) || !reflect.DeepEqual(p, Principal{}) {
 		tb.Fatalf("Validate(%q) = %+v, %v; want ErrInvalidToken", text, p, err)
 	}
 }
@@ -119,13 +120,13 @@ func TestValidatePersonalTokenFromStore(t *testing.T) {
 	s := newFakeTokenStore()
 	clk := newTestClock()
 	v := newValidatorForTest(t, s, CacheConfig{}, clk)
-	want := Principal{UserID: "user-1", Scopes: []string{"chargers:read", "chargers:write"}, Kind: KindPersonal, IssuedAt: clk.now().Add(-time.Hour)}
+	want := Principal{UserID: "user-1", Scopes: []string{"chargers:read", "chargers:write"}, Kind: KindPersonal}
 	text, _ := s.issue(KindPersonal, want)
 
 	p := mustValidate(t, v, text)
 	want.scopeText = strings.Join(want.Scopes, " ") // cached by the validator
-	if !reflect.DeepEqual(*p, want) {
-		t.Fatalf("principal = %+v, want %+v", *p, want)
+	if !reflect.DeepEqual(p, want) {
+		t.Fatalf("principal = %+v, want %+v", p, want)
 	}
 	if p.ClientID != "" || p.Kind.String() != "personal" {
 		t.Errorf("SPEC4.7: personal principal has client id %q and type %q; want none and personal", p.ClientID, p.Kind)
@@ -144,13 +145,18 @@ func TestValidateAccessTokenFromStore(t *testing.T) {
 	clk := newTestClock()
 	v := newValidatorForTest(t, s, CacheConfig{}, clk)
 	want := Principal{UserID: "user-2", ClientID: "app", Scopes: []string{"a"}, Kind: KindAccess,
-		IssuedAt: clk.now(), ExpiresAt: clk.now().Add(time.Hour)}
+		ExpiresAt: clk.now().Add(time.Hour)}
 	text, _ := s.issue(KindAccess, want)
 
 	p := mustValidate(t, v, text)
+	// The cache keeps expiry to the second, rounded down.
+	if wantExp := want.ExpiresAt.Truncate(time.Second); !p.ExpiresAt.Equal(wantExp) {
+		t.Errorf("ExpiresAt = %v, want %v", p.ExpiresAt, wantExp)
+	}
+	want.ExpiresAt = p.ExpiresAt
 	want.scopeText = strings.Join(want.Scopes, " ") // cached by the validator
-	if !reflect.DeepEqual(*p, want) {
-		t.Fatalf("principal = %+v, want %+v", *p, want)
+	if !reflect.DeepEqual(p, want) {
+		t.Fatalf("principal = %+v, want %+v", p, want)
 	}
 	if k := Kind(s.lastKind.Load()); k != KindAccess {
 		t.Errorf("store asked for kind %q, want access", k)
@@ -283,7 +289,7 @@ func TestValidateStoreDownUncachedIsUnavailable(t *testing.T) {
 	for _, text := range []string{known, unknown} {
 		for i := 0; i < 3; i++ {
 			p, err := v.Validate(context.Background(), text)
-			if !errors.Is(err, ErrUnavailable) || p != nil {
+			if !errors.Is(err, ErrUnavailable) || p.UserID != "" {
 				t.Fatalf("SPEC5: Validate(%q) with the store down = %+v, %v; want ErrUnavailable", text, p, err)
 			}
 			if errors.Is(err, ErrInvalidToken) {
@@ -510,7 +516,10 @@ func TestValidateExpiredPrincipal(t *testing.T) {
 		{"SPEC2_expired_an_hour_ago", now.Add(-time.Hour), false},
 		{"SPEC2_expired_a_nanosecond_ago", now.Add(-time.Nanosecond), false},
 		{"SPEC2_expires_exactly_now", now, false},
-		{"SPEC2_expires_in_a_nanosecond", now.Add(time.Nanosecond), true},
+		// Expiry is kept to the second, rounded down: never late, at
+		// most a second early.
+		{"SPEC2_expires_later_this_second_refused_early", now.Add(time.Nanosecond), false},
+		{"SPEC2_expires_at_the_next_second", now.Truncate(time.Second).Add(time.Second), true},
 		{"SPEC2_zero_expiry_never_expires", time.Time{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -531,19 +540,47 @@ func TestValidateCachedTokenExpires(t *testing.T) {
 	// SPEC 2: an access token stops working at its expiry even while cached.
 	s := newFakeTokenStore()
 	clk := newTestClock()
-	v := newValidatorForTest(t, s, CacheConfig{}, clk)
-	text, _ := s.issue(KindAccess, Principal{UserID: "u", Kind: KindAccess, ExpiresAt: clk.now().Add(time.Hour)})
+	v := newValidatorForTest(t, s, CacheConfig{TTL: 2 * time.Hour}, clk)
+	expires := clk.now().Truncate(time.Second).Add(time.Hour)
+	text, _ := s.issue(KindAccess, Principal{UserID: "u", Kind: KindAccess, ExpiresAt: expires})
 	never, _ := s.issue(KindPersonal, Principal{UserID: "p", Kind: KindPersonal})
 	mustValidate(t, v, text)
 	mustValidate(t, v, never)
 	settle(v)
-	clk.add(time.Hour - time.Nanosecond)
+	clk.add(expires.Sub(clk.now()) - time.Nanosecond)
 	mustValidate(t, v, text)
 	clk.add(time.Nanosecond)
 	expectInvalid(t, v, text)
+	expectLookups(t, s, 2) // both answered from the cache
+	// Past the cache ttl the store is asked again; a personal token has
+	// no expiry.
 	clk.add(100 * 365 * 24 * time.Hour)
 	mustValidate(t, v, never)
+	expectLookups(t, s, 3)
+}
+
+func TestValidateStaleEntryAsksStore(t *testing.T) {
+	// CacheConfig.TTL: a look-up is trusted for the ttl (to the second,
+	// rounded up), then the store is asked again.
+	s := newFakeTokenStore()
+	clk := newTestClock()
+	v := newValidatorForTest(t, s, CacheConfig{TTL: time.Minute}, clk)
+	text, _ := s.issue(KindAccess, Principal{UserID: "u", Kind: KindAccess})
+	mustValidate(t, v, text)
+	settle(v)
+	clk.add(time.Minute - time.Second)
+	mustValidate(t, v, text)
+	expectLookups(t, s, 1)
+	clk.add(2 * time.Second)
+	mustValidate(t, v, text)
 	expectLookups(t, s, 2)
+}
+
+func TestNewValidatorRefusesTTLBeyondLimit(t *testing.T) {
+	_, err := NewValidator(newFakeTokenStore(), CacheConfig{TTL: MaxCacheTTL + time.Second})
+	if err == nil || !strings.Contains(err.Error(), "cache ttl") {
+		t.Fatalf("NewValidator with a %v ttl: %v, want a cache ttl error", MaxCacheTTL+time.Second, err)
+	}
 }
 
 func TestValidateTouchesPersonalToken(t *testing.T) {
@@ -594,30 +631,50 @@ func TestValidateTouchFailureDoesNotRefuse(t *testing.T) {
 }
 
 func TestValidateCacheKeyCollisionIsAMiss(t *testing.T) {
-	// validator.go: entries carry the whole hash and a mismatch is a miss, so
-	// two tokens sharing the first 8 hash bytes never share a principal.
+	// cacheentry.go: an entry is found by the first 8 bytes of the hash
+	// and must match the next 8 too, so two tokens sharing the first 8
+	// bytes never share a principal.
 	s := newFakeTokenStore()
 	v := newValidatorForTest(t, s, CacheConfig{}, nil)
-	unknown, h := mustNewToken(t, KindAccess)
-	other := h
-	other[31] ^= 1
-	v.cache.Set(cacheKey(h), &cachedToken{hash: other, principal: &Principal{UserID: "victim", Kind: KindAccess}}, 1)
-	settle(v)
-	if _, ok := v.cache.Get(cacheKey(h)); !ok {
-		t.Fatal("test setup: planted entry not in the cache")
+	victim := &cachedToken{grant: &grantShape{kind: KindAccess}, userID: "victim", staleAt: 1<<32 - 1}
+	plant := func(h TokenHash) {
+		t.Helper()
+		other := h
+		other[9] ^= 1 // same entry slot, different check half
+		if a, _ := cacheKeyHash(string(other[:])); a != binary.LittleEndian.Uint64(h[:8]) {
+			t.Fatal("test setup: the planted key picks another slot")
+		}
+		v.cache.Set(string(other[:]), victim, 1)
+		settle(v)
+		if _, ok := v.cache.Get(string(other[:])); !ok {
+			t.Fatal("test setup: planted entry not in the cache")
+		}
 	}
+
+	unknown, h := mustNewToken(t, KindAccess)
+	plant(h)
 	expectInvalid(t, v, unknown)
 	expectLookups(t, s, 1)
 
 	known, hk := s.issue(KindAccess, Principal{UserID: "owner", Kind: KindAccess})
-	otherK := hk
-	otherK[20] ^= 1
-	v.cache.Set(cacheKey(hk), &cachedToken{hash: otherK, principal: &Principal{UserID: "victim", Kind: KindAccess}}, 1)
-	settle(v)
+	plant(hk)
 	if p := mustValidate(t, v, known); p.UserID != "owner" {
 		t.Fatalf("colliding entry answered: principal %q", p.UserID)
 	}
 	expectLookups(t, s, 2)
+}
+
+func TestCacheKeyHashOfTextAndOfHashAgree(t *testing.T) {
+	// Forget deletes by hash what Validate cached by text.
+	text, h := mustNewToken(t, KindPersonal)
+	k1, c1 := cacheKeyHash(text)
+	k2, c2 := cacheKeyHash(string(h[:]))
+	if k1 != k2 || c1 != c2 {
+		t.Fatalf("cacheKeyHash(text) = %x,%x; cacheKeyHash(hash) = %x,%x", k1, c1, k2, c2)
+	}
+	if c1 == 0 {
+		t.Fatal("conflict half is 0, which ristretto does not check")
+	}
 }
 
 func TestValidateMaxEntriesCountsTokens(t *testing.T) {

@@ -293,17 +293,17 @@ func (s *Postgres) lookupAccess(ctx context.Context, h oauth.TokenHash) (oauth.P
 		scopes string
 	)
 	err := s.pool.QueryRow(ctx, `
-		SELECT t.user_id, t.client_id, t.scopes, t.issued_at, t.expires_at
+		SELECT t.user_id, t.client_id, t.scopes, t.expires_at
 		FROM oauth_tokens t JOIN oauth_families f ON f.family_id = t.family_id
 		WHERE t.token_hash = $1 AND t.kind = 'a' AND t.revoked_at IS NULL AND f.revoked_at IS NULL`, h[:],
-	).Scan(&p.UserID, &p.ClientID, &scopes, &p.IssuedAt, &p.ExpiresAt)
+	).Scan(&p.UserID, &p.ClientID, &scopes, &p.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return oauth.Principal{}, oauth.ErrNotFound
 	}
 	if err != nil {
 		return oauth.Principal{}, fmt.Errorf("sqlstore: look up token: %w", err)
 	}
-	p.Scopes, p.Kind, p.IssuedAt, p.ExpiresAt = splitScopes(scopes), oauth.KindAccess, p.IssuedAt.UTC(), p.ExpiresAt.UTC()
+	p.Scopes, p.Kind, p.ExpiresAt = splitScopes(scopes), oauth.KindAccess, p.ExpiresAt.UTC()
 	return p, nil
 }
 

@@ -273,22 +273,22 @@ func (s *SQLite) RevokeToken(ctx context.Context, h oauth.TokenHash, clientID st
 // lookupAccess is LookupToken for OAuth access tokens.
 func (s *SQLite) lookupAccess(ctx context.Context, h oauth.TokenHash) (oauth.Principal, error) {
 	var (
-		p                   oauth.Principal
-		scopes              string
-		issuedAt, expiresAt int64
+		p         oauth.Principal
+		scopes    string
+		expiresAt int64
 	)
 	err := s.db.QueryRowContext(ctx, `
-		SELECT t.user_id, t.client_id, t.scopes, t.issued_at, t.expires_at
+		SELECT t.user_id, t.client_id, t.scopes, t.expires_at
 		FROM oauth_tokens t JOIN oauth_families f ON f.family_id = t.family_id
 		WHERE t.token_hash = ? AND t.kind = 'a' AND t.revoked_at IS NULL AND f.revoked_at IS NULL`, h[:],
-	).Scan(&p.UserID, &p.ClientID, &scopes, &issuedAt, &expiresAt)
+	).Scan(&p.UserID, &p.ClientID, &scopes, &expiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return oauth.Principal{}, oauth.ErrNotFound
 	}
 	if err != nil {
 		return oauth.Principal{}, fmt.Errorf("sqlstore: look up token: %w", err)
 	}
-	p.Scopes, p.Kind, p.IssuedAt, p.ExpiresAt = splitScopes(scopes), oauth.KindAccess, fromMicro(issuedAt), fromMicro(expiresAt)
+	p.Scopes, p.Kind, p.ExpiresAt = splitScopes(scopes), oauth.KindAccess, fromMicro(expiresAt)
 	return p, nil
 }
 

@@ -59,25 +59,17 @@ func (s *Postgres) LookupToken(ctx context.Context, k oauth.Kind, h oauth.TokenH
 	if k != oauth.KindPersonal {
 		return oauth.Principal{}, oauth.ErrNotFound
 	}
-	var (
-		userID, scopes string
-		createdAt      time.Time
-	)
+	var userID, scopes string
 	err := s.pool.QueryRow(ctx,
-		`SELECT user_id, scopes, created_at FROM personal_tokens WHERE token_hash = $1`, h[:],
-	).Scan(&userID, &scopes, &createdAt)
+		`SELECT user_id, scopes FROM personal_tokens WHERE token_hash = $1`, h[:],
+	).Scan(&userID, &scopes)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return oauth.Principal{}, oauth.ErrNotFound
 	}
 	if err != nil {
 		return oauth.Principal{}, fmt.Errorf("sqlstore: look up token: %w", err)
 	}
-	return oauth.Principal{
-		UserID:   userID,
-		Scopes:   splitScopes(scopes),
-		Kind:     oauth.KindPersonal,
-		IssuedAt: createdAt.UTC(),
-	}, nil
+	return oauth.Principal{UserID: userID, Scopes: splitScopes(scopes), Kind: oauth.KindPersonal}, nil
 }
 
 // lockPersonalToken serializes, until the transaction ends, every write to

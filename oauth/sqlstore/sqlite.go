@@ -120,25 +120,17 @@ func (s *SQLite) LookupToken(ctx context.Context, k oauth.Kind, h oauth.TokenHas
 	if k != oauth.KindPersonal {
 		return oauth.Principal{}, oauth.ErrNotFound
 	}
-	var (
-		userID, scopes string
-		createdAt      int64
-	)
+	var userID, scopes string
 	err := s.db.QueryRowContext(ctx,
-		`SELECT user_id, scopes, created_at FROM personal_tokens WHERE token_hash = ?`, h[:],
-	).Scan(&userID, &scopes, &createdAt)
+		`SELECT user_id, scopes FROM personal_tokens WHERE token_hash = ?`, h[:],
+	).Scan(&userID, &scopes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return oauth.Principal{}, oauth.ErrNotFound
 	}
 	if err != nil {
 		return oauth.Principal{}, fmt.Errorf("sqlstore: look up token: %w", err)
 	}
-	return oauth.Principal{
-		UserID:   userID,
-		Scopes:   splitScopes(scopes),
-		Kind:     oauth.KindPersonal,
-		IssuedAt: time.UnixMicro(createdAt).UTC(),
-	}, nil
+	return oauth.Principal{UserID: userID, Scopes: splitScopes(scopes), Kind: oauth.KindPersonal}, nil
 }
 
 // ReplacePersonalToken implements oauth.PersonalTokenStore. The transaction
