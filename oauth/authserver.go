@@ -410,6 +410,11 @@ func (s *AuthServer) grantStoreError(err error, failure, bad *Error, client *Cli
 			zap.String("client_id", reuse.ClientID), zap.String("user_id", reuse.UserID),
 			zap.String("family_id", reuse.FamilyID), zap.String("presented_by", client.ID))
 		return bad
+	case errors.Is(err, context.Canceled):
+		// The client hung up before the store was reached: nothing was
+		// written, nobody is left to answer, and it is not an outage.
+		s.logger().Debug(outage+": request canceled", zap.String("client_id", client.ID))
+		return ErrTemporarilyUnavailable
 	default:
 		s.logger().Error(outage, zap.String("client_id", client.ID), zap.Error(err))
 		return ErrTemporarilyUnavailable

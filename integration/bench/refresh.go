@@ -275,7 +275,17 @@ func (l *refreshLoad) parseRefreshCounts(text string, r *run) error {
 }
 
 // refreshName is the token endpoint variant's name.
-const refreshName = "token endpoint (refresh grant, SQLite)"
+func refreshName(o options) string {
+	return "token endpoint (refresh grant, " + storeName(o) + ")"
+}
+
+// storeName names the database the run's store is on.
+func storeName(o options) string {
+	if o.postgres {
+		return "PostgreSQL"
+	}
+	return "SQLite"
+}
 
 // status is the refresh variant's extra progress text for one run: how
 // many tokens were minted, in how long, and any that ran short.
@@ -293,7 +303,7 @@ func (l *refreshLoad) status(r run) string {
 // refreshNote says how the token endpoint variant was measured and whether
 // any run ran out of refresh tokens.
 func (rep *report) refreshNote() string {
-	s := rep.byName[refreshName]
+	s := rep.byName[refreshName(rep.o)]
 	var exhausted, refused int64
 	for _, r := range s.result {
 		exhausted += r.exhausted
@@ -311,7 +321,7 @@ func (rep *report) refreshNote() string {
 // shortName is the variant's label in the SVG, where the token endpoint's
 // full name does not fit.
 func shortName(name string) string {
-	if name == refreshName {
+	if strings.HasPrefix(name, "token endpoint") {
 		return "token (refresh)"
 	}
 	return name

@@ -18,29 +18,6 @@ func micro(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
-// grantTx runs fn in one transaction, which the connection string opens
-// with BEGIN IMMEDIATE: every grant transaction holds the write lock from
-// its first read, so single use and rotation are decided one at a time. A
-// *oauth.ReuseError is committed (the family's revocation must stick) and
-// then returned; any other error rolls back.
-func (s *SQLite) grantTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	defer s.lockWrites()()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // a no-op after Commit
-	err = fn(tx)
-	var reuse *oauth.ReuseError
-	if err != nil && !errors.As(err, &reuse) {
-		return err
-	}
-	if cerr := tx.Commit(); cerr != nil {
-		return cerr
-	}
-	return err
-}
-
 // SaveCode implements oauth.GrantStore.
 func (s *SQLite) SaveCode(ctx context.Context, c oauth.Code) error {
 	defer s.lockWrites()()
@@ -57,7 +34,7 @@ func (s *SQLite) SaveCode(ctx context.Context, c oauth.Code) error {
 // ExchangeCode implements oauth.GrantStore.
 func (s *SQLite) ExchangeCode(ctx context.Context, h oauth.TokenHash, now time.Time, check func(oauth.Code) error, pair oauth.IssuedPair) (oauth.Code, error) {
 	var c oauth.Code
-	err := s.grantTx(ctx, func(tx *sql.Tx) error {
+	err := s.grantTx(ctx, func(ctx context.Context, tx *preparedTx) error {
 		var (
 			scopes    string
 			expiresAt int64
@@ -114,7 +91,7 @@ func wrapGrantErr(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
 
-func sqliteInsertPair(ctx context.Context, tx *sql.Tx, familyID, clientID, userID string, scopes []string, p oauth.IssuedPair) error {
+func sqliteInsertPair(ctx context.Context, tx *preparedTx, familyID, clientID, userID string, scopes []string, p oauth.IssuedPair) error {
 	for _, t := range []struct {
 		kind string
 		tok  oauth.IssuedToken
@@ -132,7 +109,7 @@ func sqliteInsertPair(ctx context.Context, tx *sql.Tx, familyID, clientID, userI
 
 // sqliteRevokeFamily revokes a family and every token in it, and returns
 // the hashes of its access tokens.
-func sqliteRevokeFamily(ctx context.Context, tx *sql.Tx, familyID string, now time.Time) ([]oauth.TokenHash, error) {
+func sqliteRevokeFamily(ctx context.Context, tx *preparedTx, familyID string, now time.Time) ([]oauth.TokenHash, error) {
 	if _, err := tx.ExecContext(ctx,
 		`UPDATE oauth_families SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`, micro(now), familyID); err != nil {
 		return nil, err
@@ -164,7 +141,7 @@ func sqliteRevokeFamily(ctx context.Context, tx *sql.Tx, familyID string, now ti
 // RotateRefresh implements oauth.GrantStore.
 func (s *SQLite) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientID string, now time.Time, grace time.Duration, check func(oauth.RefreshGrant) error, pair oauth.IssuedPair) (oauth.Rotation, error) {
 	var rot oauth.Rotation
-	err := s.grantTx(ctx, func(tx *sql.Tx) error {
+	err := s.grantTx(ctx, func(ctx context.Context, tx *preparedTx) error {
 		var (
 			g                               oauth.RefreshGrant
 			scopes                          string
@@ -241,7 +218,7 @@ func (s *SQLite) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 // RevokeToken implements oauth.GrantStore.
 func (s *SQLite) RevokeToken(ctx context.Context, h oauth.TokenHash, clientID string, now time.Time) ([]oauth.TokenHash, error) {
 	var revoked []oauth.TokenHash
-	err := s.grantTx(ctx, func(tx *sql.Tx) error {
+	err := s.grantTx(ctx, func(ctx context.Context, tx *preparedTx) error {
 		var kind, familyID, owner string
 		err := tx.QueryRowContext(ctx,
 			`SELECT kind, family_id, client_id FROM oauth_tokens WHERE token_hash = ?`, h[:],
@@ -277,7 +254,7 @@ func (s *SQLite) lookupAccess(ctx context.Context, h oauth.TokenHash) (oauth.Pri
 		scopes    string
 		expiresAt int64
 	)
-	err := s.db.QueryRowContext(ctx, `
+	err := s.stmts.QueryRowContext(ctx, `
 		SELECT t.user_id, t.client_id, t.scopes, t.expires_at
 		FROM oauth_tokens t JOIN oauth_families f ON f.family_id = t.family_id
 		WHERE t.token_hash = ? AND t.kind = 'a' AND t.revoked_at IS NULL AND f.revoked_at IS NULL`, h[:],
@@ -331,7 +308,7 @@ func (s *SQLite) GrantedScopes(ctx context.Context, userID, clientID string) ([]
 
 // RecordConsent implements oauth.GrantStore.
 func (s *SQLite) RecordConsent(ctx context.Context, userID, clientID string, scopes []string) error {
-	err := s.grantTx(ctx, func(tx *sql.Tx) error {
+	err := s.grantTx(ctx, func(ctx context.Context, tx *preparedTx) error {
 		var have string
 		err := tx.QueryRowContext(ctx,
 			`SELECT scopes FROM oauth_consents WHERE user_id = ? AND client_id = ?`, userID, clientID).Scan(&have)
@@ -401,7 +378,7 @@ func (s *SQLite) ServerKey(ctx context.Context) ([]byte, error) {
 func (s *SQLite) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	cutoff := micro(oauth.PurgeBefore(now))
 	var n int64
-	err := s.grantTx(ctx, func(tx *sql.Tx) error {
+	err := s.grantTx(ctx, func(ctx context.Context, tx *preparedTx) error {
 		for _, q := range []string{
 			`DELETE FROM oauth_codes WHERE expires_at < ?`,
 			`DELETE FROM oauth_tokens WHERE expires_at < ?`,

@@ -1,0 +1,84 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// preparedStatements prepares each query text once per database and keeps
+// it: parsing SQL was a fifth of a refresh rotation's cost. database/sql
+// then prepares a statement once on each pooled connection and reuses it.
+type preparedStatements struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+// get returns the statement for query, preparing it on first use. The
+// queries are constants of this package, so the map stays small.
+func (p *preparedStatements) get(query string) (*sql.Stmt, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := p.db.PrepareContext(context.Background(), query)
+	if err != nil {
+		return nil, err
+	}
+	if p.stmts == nil {
+		p.stmts = make(map[string]*sql.Stmt)
+	}
+	p.stmts[query] = st
+	return st, nil
+}
+
+// QueryRowContext runs query outside a transaction.
+func (p *preparedStatements) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := p.get(query)
+	if err != nil {
+		return p.db.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (p *preparedStatements) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range p.stmts {
+		st.Close()
+	}
+	p.stmts = nil
+}
+
+// preparedTx is a transaction that runs its queries as prepared
+// statements; it has the methods of *sql.Tx that the grant code uses.
+type preparedTx struct {
+	tx    *sql.Tx
+	stmts *preparedStatements
+}
+
+func (t *preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := t.stmts.get(query)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+func (t *preparedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := t.stmts.get(query)
+	if err != nil {
+		return t.tx.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+}
+
+func (t *preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmts.get(query)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
