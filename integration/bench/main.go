@@ -897,7 +897,7 @@ func (rep *report) svg() string {
 		}
 		fmt.Fprintf(w, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x0+bw*1.5, top2+panelH+18, shortName(s.name))
 	}
-	fmt.Fprintf(w, `<text x="%d" y="%d" fill="#555">%s: token pairs issued per second (200 answers only). Ratios and targets: bench-results.md.</text>`+"\n", left, height-12, refreshName)
+	fmt.Fprintf(w, `<text x="%d" y="%d" fill="#555">%s: token pairs issued per second (200 answers only). Ratios and targets: bench-results.md.</text>`+"\n", left, height-12, refreshName(rep.o))
 	w.WriteString("</svg>\n")
 	w.Flush()
 	return b.String()
