@@ -206,8 +206,15 @@ func benchmark(o options) error {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	database := "sqlite " + filepath.Join(dir, "tokengate.db")
 	if o.postgres {
-		dsn, stop, err := pgtest.StartCluster(filepath.Join(dir, "pg"))
+		// A directory of its own: the server may run as another user,
+		// who cannot enter the run's private temporary directory.
+		pgDir, err := os.MkdirTemp("", "tgpg-")
 		if err != nil {
+			return err
+		}
+		dsn, stop, err := pgtest.StartCluster(pgDir)
+		if err != nil {
+			os.RemoveAll(pgDir)
 			return err
 		}
 		defer stop()
