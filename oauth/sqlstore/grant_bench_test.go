@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
@@ -113,31 +115,56 @@ func BenchmarkExchangeCodeSQLite(b *testing.B) { benchExchangeCode(b, openSQLite
 // unless TOKENGATE_REQUIRE_POSTGRES=1).
 func BenchmarkExchangeCodePostgres(b *testing.B) { benchExchangeCode(b, openPostgresForBench) }
 
-// benchRefresh rotates one family's refresh token in a chain: each
-// iteration presents the refresh token the previous one returned.
-func benchRefresh(b *testing.B, open benchOpen) {
-	srv := newBenchAuthServer(b, open)
-	ctx := context.Background()
-	c := benchAuthenticate(b, srv)
-	first, oerr := srv.Exchange(ctx, c, benchAuthorize(b, srv), benchRedirectURI, benchVerifier)
+// startRefreshChain exchanges a new code and returns the family's refresh
+// token.
+func startRefreshChain(b *testing.B, srv *oauth.AuthServer) string {
+	b.Helper()
+	tr, oerr := srv.Exchange(context.Background(), benchAuthenticate(b, srv), benchAuthorize(b, srv), benchRedirectURI, benchVerifier)
 	if oerr != nil {
 		b.Fatalf("Exchange: %v", oerr)
 	}
-	// The first rotation also reads the server key, which the AuthServer
-	// then keeps: leave it out of the timed part.
-	resp, oerr := srv.Refresh(ctx, c, first.RefreshToken, "")
-	if oerr != nil {
-		b.Fatalf("Refresh: %v", oerr)
+	return tr.RefreshToken
+}
+
+// rotate authenticates the client, as the token endpoint does, and
+// rotates refresh, returning the new refresh token.
+func rotate(srv *oauth.AuthServer, refresh string) (string, error) {
+	c, err := srv.Clients.Authenticate(benchClientID, benchClientSecret, true)
+	if err != nil {
+		return "", err
 	}
-	refresh := resp.RefreshToken
+	resp, oerr := srv.Refresh(context.Background(), c, refresh, "")
+	if oerr != nil {
+		return "", oerr
+	}
+	if resp.AccessToken == "" || resp.RefreshToken == refresh {
+		return "", fmt.Errorf("refresh answered %+v", resp)
+	}
+	return resp.RefreshToken, nil
+}
+
+// newRefreshBench returns an AuthServer on a store from open, after one
+// rotation outside the timed part: the first also reads the server key,
+// which the AuthServer then keeps.
+func newRefreshBench(b *testing.B, open benchOpen) *oauth.AuthServer {
+	srv := newBenchAuthServer(b, open)
+	if _, err := rotate(srv, startRefreshChain(b, srv)); err != nil {
+		b.Fatalf("Refresh: %v", err)
+	}
+	return srv
+}
+
+// benchRefresh rotates one family's refresh token in a chain: each
+// iteration presents the refresh token the previous one returned.
+func benchRefresh(b *testing.B, open benchOpen) {
+	srv := newRefreshBench(b, open)
+	refresh := startRefreshChain(b, srv)
 	b.ReportAllocs()
 	for b.Loop() {
-		c := benchAuthenticate(b, srv)
-		resp, oerr := srv.Refresh(ctx, c, refresh, "")
-		if oerr != nil || resp.AccessToken == "" || resp.RefreshToken == refresh {
-			b.Fatalf("Refresh: %+v, %v", resp, oerr)
+		var err error
+		if refresh, err = rotate(srv, refresh); err != nil {
+			b.Fatalf("Refresh: %v", err)
 		}
-		refresh = resp.RefreshToken
 	}
 }
 
@@ -154,35 +181,23 @@ func BenchmarkRefreshPostgres(b *testing.B) { benchRefresh(b, openPostgresForBen
 // as the token endpoint sees them under load: each goroutine rotates a
 // chain of its own. On SQLite, concurrent rotations share commits.
 func benchRefreshParallel(b *testing.B, open benchOpen) {
-	srv := newBenchAuthServer(b, open)
-	ctx := context.Background()
-	c := benchAuthenticate(b, srv)
-	first, oerr := srv.Exchange(ctx, c, benchAuthorize(b, srv), benchRedirectURI, benchVerifier)
-	if oerr != nil {
-		b.Fatalf("Exchange: %v", oerr)
+	srv := newRefreshBench(b, open)
+	const parallelism = 16 // 32 goroutines on 2 cores, like concurrent connections
+	b.SetParallelism(parallelism)
+	chains := make(chan string, parallelism*runtime.GOMAXPROCS(0))
+	for range cap(chains) {
+		chains <- startRefreshChain(b, srv)
 	}
-	if _, oerr := srv.Refresh(ctx, c, first.RefreshToken, ""); oerr != nil { // reads the server key
-		b.Fatalf("Refresh: %v", oerr)
-	}
-	b.SetParallelism(16) // 32 goroutines on 2 cores, like concurrent connections
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		// Each chain starts from a code of its own (outside the timer
-		// would need a barrier; one exchange per goroutine is noise).
-		tr, oerr := srv.Exchange(ctx, c, benchAuthorize(b, srv), benchRedirectURI, benchVerifier)
-		if oerr != nil {
-			b.Errorf("Exchange: %v", oerr)
-			return
-		}
-		refresh := tr.RefreshToken
+		refresh := <-chains
 		for pb.Next() {
-			resp, oerr := srv.Refresh(ctx, benchAuthenticate(b, srv), refresh, "")
-			if oerr != nil || resp.RefreshToken == refresh {
-				b.Errorf("Refresh: %+v, %v", resp, oerr)
+			var err error
+			if refresh, err = rotate(srv, refresh); err != nil {
+				b.Errorf("Refresh: %v", err)
 				return
 			}
-			refresh = resp.RefreshToken
 		}
 	})
 }
