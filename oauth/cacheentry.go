@@ -52,7 +52,13 @@ const noExpiry = 1<<32 - 1
 // epochSeconds returns t in whole seconds since cacheEpoch, rounded down
 // and clamped to 32 bits.
 func epochSeconds(t time.Time) uint32 {
-	return uint32(min(epochMillis(t)/1000, noExpiry-1))
+	return millisToSeconds(epochMillis(t))
+}
+
+// millisToSeconds turns milliseconds since cacheEpoch into whole seconds,
+// rounded down and clamped below noExpiry.
+func millisToSeconds(ms int64) uint32 {
+	return uint32(min(ms/1000, noExpiry-1))
 }
 
 // epochMillis returns t in milliseconds since cacheEpoch, 0 for earlier.
@@ -112,7 +118,7 @@ func (e *cachedToken) shouldTouch(nowMs int64) bool {
 	if e.grant == nil || e.grant.kind != KindPersonal {
 		return false
 	}
-	nowSec := uint32(min(nowMs/1000, noExpiry-1))
+	nowSec := millisToSeconds(nowMs)
 	last := e.stamp.Load()
 	return int64(nowSec)-int64(last) >= int64(touchInterval/time.Second) && e.stamp.CompareAndSwap(last, nowSec)
 }
@@ -145,8 +151,9 @@ func (t *shapeTable) intern(p *Principal) *grantShape {
 	return g
 }
 
-// cacheKeyHash is the cache's KeyToHash. A key is a token's text, or, to
-// forget a token, its SHA-256 hash (32 bytes, which no token text is).
+// cacheKeyHash is the cache's KeyToHash. A key is a token's text, or its
+// SHA-256 hash (32 bytes, which no token text is) where the hash is at hand
+// already: to store a store's answer, or to forget a token.
 // Either gives the same two halves of the hash: the first 8 bytes pick the
 // entry and the next 8 must match too, so a false hit needs a 128-bit
 // collision. The conflict half is never 0, which ristretto would read as

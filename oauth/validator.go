@@ -159,7 +159,7 @@ func (v *Validator) Validate(ctx context.Context, text string) (Principal, error
 	}
 	v.forgetMu.RLock()
 	if v.revocations.Load() == seen {
-		v.cache.Set(text, e, 1)
+		v.cache.Set(string(h[:]), e, 1) // the hash is computed already
 		// ristretto applies sets in the background; waiting here (the miss
 		// has paid for a store round trip already) means the very next
 		// request is served from the cache, also if the store goes away.

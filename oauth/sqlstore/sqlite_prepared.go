@@ -11,26 +11,23 @@ import (
 // then prepares a statement once on each pooled connection and reuses it.
 type preparedStatements struct {
 	db    *sql.DB
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+	stmts sync.Map // query text → *sql.Stmt; read on every query, written once each
 }
 
 // get returns the statement for query, preparing it on first use. The
 // queries are constants of this package, so the map stays small.
 func (p *preparedStatements) get(query string) (*sql.Stmt, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if st, ok := p.stmts[query]; ok {
-		return st, nil
+	if st, ok := p.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
 	}
 	st, err := p.db.PrepareContext(context.Background(), query)
 	if err != nil {
 		return nil, err
 	}
-	if p.stmts == nil {
-		p.stmts = make(map[string]*sql.Stmt)
+	if prev, loaded := p.stmts.LoadOrStore(query, st); loaded {
+		st.Close() // another caller prepared it first
+		return prev.(*sql.Stmt), nil
 	}
-	p.stmts[query] = st
 	return st, nil
 }
 
@@ -44,12 +41,11 @@ func (p *preparedStatements) QueryRowContext(ctx context.Context, query string, 
 }
 
 func (p *preparedStatements) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, st := range p.stmts {
-		st.Close()
-	}
-	p.stmts = nil
+	p.stmts.Range(func(query, st any) bool {
+		st.(*sql.Stmt).Close()
+		p.stmts.Delete(query)
+		return true
+	})
 }
 
 // preparedTx is a transaction that runs its queries as prepared
