@@ -74,6 +74,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -127,6 +128,9 @@ type run struct {
 	requests, non2xx int64
 	exhausted        int64 // refresh variant: requests past the minted tokens
 	socketErrors     string
+	// Cores busy on average during the run: this process (Caddy and the
+	// backends) and wrk.
+	selfCores, wrkCores float64
 }
 
 func main() {
@@ -268,25 +272,24 @@ func benchmark(o options) error {
 		o.rounds, o.duration, o.threads, o.connections)
 	loadBefore := loadAverage()
 	for _, v := range variants {
-		if v.warm, err = runVariant(wrk, script, o, o.warmup, base, v); err != nil {
+		if v.warm, err = runVariant(wrk, script, o, o.warmup, base, v, nil); err != nil {
 			return fmt.Errorf("warm-up %s: %w", v.name, err)
 		}
 	}
 	for r := range o.rounds {
 		for i := range variants {
 			v := variants[(r+i)%len(variants)]
-			stopProfile, err := startProfile(o, r, v)
-			if err != nil {
-				return err
+			var profile func() (func(), error)
+			if o.profile && r == o.rounds-1 {
+				profile = func() (func(), error) { return startProfile(o, v) }
 			}
-			res, err := runVariant(wrk, script, o, o.duration, base, v)
-			stopProfile()
+			res, err := runVariant(wrk, script, o, o.duration, base, v, profile)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r+1, v.name, err)
 			}
 			v.result = append(v.result, res)
-			fmt.Printf("round %d  %-13s %9.0f req/s  p50 %-9s p90 %-9s p99 %s%s\n",
-				r+1, v.name, res.rps, fmtDur(res.p50), fmtDur(res.p90), fmtDur(res.p99), v.refresh.status(res))
+			fmt.Printf("round %d  %-13s %9.0f req/s  p50 %-9s p90 %-9s p99 %-9s cores: caddy %.2f, wrk %.2f%s\n",
+				r+1, v.name, res.rps, fmtDur(res.p50), fmtDur(res.p90), fmtDur(res.p99), res.selfCores, res.wrkCores, v.refresh.status(res))
 		}
 	}
 
@@ -310,12 +313,9 @@ func benchmark(o options) error {
 	return nil
 }
 
-// startProfile starts a CPU profile for the variant's run in the last round
-// when -cpuprofile is set, and returns the function that stops it.
-func startProfile(o options, round int, v *variant) (func(), error) {
-	if !o.profile || round != o.rounds-1 {
-		return func() {}, nil
-	}
+// startProfile starts a CPU profile of the variant's run and returns the
+// function that stops it.
+func startProfile(o options, v *variant) (func(), error) {
 	f, err := os.Create(filepath.Join(o.out, "cpu-"+v.name+".pprof"))
 	if err != nil {
 		return nil, err
@@ -549,8 +549,9 @@ var (
 // runVariant runs wrk once against the variant and parses its report.
 // Every response must have the variant's status: a 2xx variant may have no
 // non-2xx answers, a 401 variant nothing but. The refresh variant mints its
-// tokens first and runs script.
-func runVariant(wrk, script string, o options, d time.Duration, base string, v *variant) (run, error) {
+// tokens first and runs script. A non-nil profile is started after the
+// minting, just before wrk, and stopped when wrk ends.
+func runVariant(wrk, script string, o options, d time.Duration, base string, v *variant, profile func() (func(), error)) (run, error) {
 	args := []string{"-H", "Authorization: Bearer " + v.token, base + v.path}
 	if v.refresh != nil {
 		if err := v.refresh.prepare(o, d); err != nil {
@@ -558,17 +559,28 @@ func runVariant(wrk, script string, o options, d time.Duration, base string, v *
 		}
 		args = []string{"-s", script, base}
 	}
+	if profile != nil {
+		stop, err := profile()
+		if err != nil {
+			return run{}, err
+		}
+		defer stop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, wrk, append([]string{
 		"-t" + strconv.Itoa(o.threads), "-c" + strconv.Itoa(o.connections),
 		"-d" + strconv.Itoa(int(math.Ceil(d.Seconds()))) + "s", "--latency"}, args...)...)
+	selfBefore, start := processCPU(), time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return run{}, fmt.Errorf("wrk: %w\n%s", err, out)
 	}
+	wall := time.Since(start).Seconds()
 	text := string(out)
 	var r run
+	r.selfCores = (processCPU() - selfBefore).Seconds() / wall
+	r.wrkCores = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds() / wall
 	m := reRPS.FindStringSubmatch(text)
 	if m == nil {
 		return run{}, fmt.Errorf("no Requests/sec in wrk output:\n%s", text)
@@ -616,6 +628,16 @@ func runVariant(wrk, script string, o options, d time.Duration, base string, v *
 		return run{}, fmt.Errorf("only %d of %d responses were refused", r.non2xx, r.requests)
 	}
 	return r, nil
+}
+
+// processCPU is the CPU time this process has used so far, user and
+// system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func parseWrkDuration(num, unit string) (time.Duration, error) {

@@ -260,14 +260,16 @@ func (l *refreshLoad) parseRefreshCounts(text string, r *run) error {
 	if bad > r.exhausted {
 		return fmt.Errorf("%d answers were not 200 with only %d reused tokens (%d minted)", bad, r.exhausted, l.minted)
 	}
+	answered := r.rps
 	if r.requests > 0 {
 		r.rps *= float64(ok) / float64(r.requests)
 	}
 	// The fastest run so far sizes the next: a slow one must not leave the
-	// next short of tokens.
-	// One that ran out measured less than the endpoint can do.
+	// next short of tokens. One that ran out measured less than the
+	// endpoint can do; the rate of all its answers, refusals included, is
+	// the bound used for it.
 	if r.exhausted > 0 {
-		l.measured = max(l.measured, 2*r.rps)
+		l.measured = max(l.measured, answered)
 	}
 	l.measured = max(l.measured, r.rps)
 	l.estimate = l.measured

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
 )
@@ -208,3 +209,48 @@ func BenchmarkRefreshParallelSQLite(b *testing.B) { benchRefreshParallel(b, open
 // BenchmarkRefreshParallelPostgres measures concurrent rotations on
 // PostgreSQL.
 func BenchmarkRefreshParallelPostgres(b *testing.B) { benchRefreshParallel(b, openPostgresForBench) }
+
+// grownTokens is how many token rows BenchmarkRefreshParallelSQLiteGrown
+// starts with: about what the load benchmark's store holds after a few
+// rounds, when the token indexes no longer fit SQLite's page cache.
+const grownTokens = 400_000
+
+// openGrownSQLiteForBench opens a SQLite store already holding
+// grownTokens tokens in grownTokens/2 families, written directly.
+func openGrownSQLiteForBench(b *testing.B) benchStore {
+	b.Helper()
+	s := openSQLiteForBench(b).(*SQLite)
+	ctx := context.Background()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Rollback()
+	now := time.Now()
+	for i := range grownTokens / 2 {
+		family := fmt.Sprintf("grown-%08d", i)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_families (family_id, client_id, user_id, created_at) VALUES (?, ?, ?, ?)`,
+			family, benchClientID, benchUserID, micro(now)); err != nil {
+			b.Fatal(err)
+		}
+		for _, kind := range []string{"a", "r"} {
+			h := oauth.HashToken(fmt.Sprintf("%s-%s", family, kind))
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO oauth_tokens (token_hash, kind, family_id, client_id, user_id, scopes, issued_at, expires_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				h[:], kind, family, benchClientID, benchUserID, "chargers:read", micro(now), micro(now.Add(time.Hour))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkRefreshParallelSQLiteGrown measures concurrent rotations on a
+// SQLite store that already holds grownTokens tokens.
+func BenchmarkRefreshParallelSQLiteGrown(b *testing.B) {
+	benchRefreshParallel(b, openGrownSQLiteForBench)
+}

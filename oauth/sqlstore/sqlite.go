@@ -28,12 +28,19 @@ type SQLite struct {
 	// batch queues grant transactions for group commit (grantTx).
 	batch grantBatch
 	stmts preparedStatements
+	ckpt  walCheckpointer
 }
 
 // lockWrites takes the writer queue; call the result to leave it.
 func (s *SQLite) lockWrites() func() {
 	s.writeMu.Lock()
-	return s.writeMu.Unlock
+	return s.unlockWrites
+}
+
+// unlockWrites leaves the writer queue and tells the checkpointer.
+func (s *SQLite) unlockWrites() {
+	s.writeMu.Unlock()
+	s.ckpt.written()
 }
 
 // sqliteBusyTimeout is how long a writer waits for another connection's
@@ -60,8 +67,9 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
 	}
-	s := &SQLite{db: db, batch: newGrantBatch()}
+	s := &SQLite{db: db, batch: newGrantBatch(), ckpt: newWALCheckpointer()}
 	s.stmts.db = db
+	go s.checkpointWAL()
 	return s, nil
 }
 
@@ -111,6 +119,7 @@ func sqliteDSN(absPath string) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_txlock", "immediate")
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(absPath), RawQuery: q.Encode()}
 	return u.String()
@@ -276,6 +285,7 @@ func (s *SQLite) WatchRevocations(ctx context.Context, forget func(oauth.TokenHa
 // Close implements oauth.Store.
 func (s *SQLite) Close() error {
 	s.stopGrants()
+	s.stopCheckpoints()
 	s.stmts.close()
 	return s.db.Close()
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -71,19 +72,68 @@ func (s *SQLite) grantTx(ctx context.Context, fn func(ctx context.Context, tx *p
 // forever.
 func (s *SQLite) commitGrants() {
 	defer close(s.batch.stopped)
+	var w writerConn
+	defer w.close()
 	for {
 		select {
 		case <-s.batch.wake:
-			s.runPendingGrantOps()
+			s.runPendingGrantOps(&w)
 		case <-s.batch.stop:
-			s.runPendingGrantOps()
+			s.runPendingGrantOps(&w)
 			return
 		}
 	}
 }
 
+// writerPragmas set up the committer's connection:
+//   - a large page cache: only a connection's own writes leave its cache
+//     valid (WAL mode empties it when another connection has written), so
+//     the one writer is the connection for which a large cache pays;
+//     rotations insert at random places of the token-hash indexes, which
+//     outgrow SQLite's default 2 MB cache;
+//   - temp_store MEMORY: a batch runs each operation in a savepoint, which
+//     first copies every page it changes into a sub-journal; those copies
+//     stay off the disk.
+var writerPragmas = []string{
+	fmt.Sprintf("PRAGMA cache_size = -%d", 64<<10), // KiB: 64 MiB
+	"PRAGMA temp_store = MEMORY",
+}
+
+// writerConn is the committer's own connection, kept across batches so
+// that its page cache stays warm; nil until the first batch, and again
+// after the connection failed.
+type writerConn struct{ conn *sql.Conn }
+
+// get returns the connection, opening it if needed; nil when it can't be
+// opened, and the batch then takes a pooled connection.
+func (w *writerConn) get(db *sql.DB) *sql.Conn {
+	if w.conn != nil {
+		return w.conn
+	}
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil
+	}
+	for _, pragma := range writerPragmas {
+		if _, err := conn.ExecContext(ctx, pragma); err != nil {
+			conn.Close()
+			return nil
+		}
+	}
+	w.conn = conn
+	return conn
+}
+
+func (w *writerConn) close() {
+	if w.conn != nil {
+		w.conn.Close()
+		w.conn = nil
+	}
+}
+
 // runPendingGrantOps takes the writer queue and runs what is queued.
-func (s *SQLite) runPendingGrantOps() {
+func (s *SQLite) runPendingGrantOps(w *writerConn) {
 	s.batch.mu.Lock()
 	ops := s.batch.pending
 	s.batch.pending = nil
@@ -92,7 +142,7 @@ func (s *SQLite) runPendingGrantOps() {
 		return
 	}
 	defer s.lockWrites()()
-	s.runGrantOps(ops)
+	s.runGrantOps(w, ops)
 }
 
 // stopGrants refuses new operations and waits for the committer to finish
@@ -117,9 +167,17 @@ const grantSavepoint = "grant_op"
 
 // runGrantOps runs ops in one transaction and tells each its result. The
 // caller holds the writer queue.
-func (s *SQLite) runGrantOps(ops []*grantOp) {
+func (s *SQLite) runGrantOps(w *writerConn, ops []*grantOp) {
 	results := make([]error, len(ops))
-	tx, err := s.db.BeginTx(context.Background(), nil)
+	var tx *sql.Tx
+	var err error
+	if conn := w.get(s.db); conn != nil {
+		if tx, err = conn.BeginTx(context.Background(), nil); err != nil {
+			w.close() // the next batch opens another
+		}
+	} else {
+		tx, err = s.db.BeginTx(context.Background(), nil)
+	}
 	if err != nil {
 		for _, op := range ops {
 			op.done <- err

@@ -42,10 +42,7 @@ func TestSQLiteGrantBatchIsolatesOperations(t *testing.T) {
 			return reuse
 		}, done: make(chan error, 1)},
 	}
-	func() {
-		defer s.lockWrites()()
-		s.runGrantOps(ops)
-	}()
+	runGrantOpsNow(s, ops...)
 	if err := <-ops[0].done; err != nil {
 		t.Errorf("first operation: %v", err)
 	}
@@ -76,10 +73,7 @@ func TestSQLiteGrantBatchSkipsCanceledCaller(t *testing.T) {
 	cancel()
 	ran := false
 	op := &grantOp{ctx: ctx, fn: func(context.Context, *preparedTx) error { ran = true; return nil }, done: make(chan error, 1)}
-	func() {
-		defer s.lockWrites()()
-		s.runGrantOps([]*grantOp{op})
-	}()
+	runGrantOpsNow(s, op)
 	if err := <-op.done; !errors.Is(err, context.Canceled) || ran {
 		t.Fatalf("canceled caller: err %v, ran %v", err, ran)
 	}
@@ -106,4 +100,13 @@ func TestSQLiteCloseStopsGrantOperations(t *testing.T) {
 			t.Fatalf("after Close (used %v): %v, want errStoreClosed", used, err)
 		}
 	}
+}
+
+// runGrantOpsNow runs ops as one batch on a writer connection of their own,
+// without the committer goroutine.
+func runGrantOpsNow(s *SQLite, ops ...*grantOp) {
+	var w writerConn
+	defer w.close()
+	defer s.lockWrites()()
+	s.runGrantOps(&w, ops)
 }
