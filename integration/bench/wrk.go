@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	reRPS      = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	rePercent  = regexp.MustCompile(`(?m)^\s+(50|75|90|99)%\s+([0-9.]+)(us|ms|s|m)\s*$`)
+	reRequests = regexp.MustCompile(`(\d+) requests in`)
+	reNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reSocket   = regexp.MustCompile(`Socket errors: (.*)`)
+)
+
+// runVariant runs wrk once against the variant and parses its report.
+// Every response must have the variant's status: a 2xx variant may have no
+// non-2xx answers, a 401 variant nothing but. The refresh variant mints its
+// tokens first and runs script. A non-nil profile is started after the
+// minting, just before wrk, and stopped when wrk ends.
+func runVariant(wrk, script string, o options, d time.Duration, base string, v *variant, profile func() (func(), error)) (run, error) {
+	args := []string{"-H", "Authorization: Bearer " + v.token, base + v.path}
+	if v.refresh != nil {
+		if err := v.refresh.prepare(o, d); err != nil {
+			return run{}, fmt.Errorf("minting refresh tokens: %w", err)
+		}
+		args = []string{"-s", script, base}
+	}
+	if profile != nil {
+		stop, err := profile()
+		if err != nil {
+			return run{}, err
+		}
+		defer stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, wrk, append([]string{
+		"-t" + strconv.Itoa(o.threads), "-c" + strconv.Itoa(o.connections),
+		"-d" + strconv.Itoa(int(math.Ceil(d.Seconds()))) + "s", "--latency"}, args...)...)
+	selfBefore, start := processCPU(), time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return run{}, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	wall := time.Since(start).Seconds()
+	text := string(out)
+	var r run
+	r.selfCores = (processCPU() - selfBefore).Seconds() / wall
+	r.wrkCores = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds() / wall
+	m := reRPS.FindStringSubmatch(text)
+	if m == nil {
+		return run{}, fmt.Errorf("no Requests/sec in wrk output:\n%s", text)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	found := 0
+	for _, pm := range rePercent.FindAllStringSubmatch(text, -1) {
+		d, err := parseWrkDuration(pm[2], pm[3])
+		if err != nil {
+			return run{}, err
+		}
+		switch pm[1] {
+		case "50":
+			r.p50 = d
+		case "90":
+			r.p90 = d
+		case "99":
+			r.p99 = d
+		}
+		found++
+	}
+	if found < 4 {
+		return run{}, fmt.Errorf("no latency distribution in wrk output:\n%s", text)
+	}
+	if m := reRequests.FindStringSubmatch(text); m != nil {
+		r.requests, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if m := reNon2xx.FindStringSubmatch(text); m != nil {
+		r.non2xx, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if m := reSocket.FindStringSubmatch(text); m != nil {
+		r.socketErrors = strings.TrimSpace(m[1])
+	}
+	if r.requests == 0 {
+		return run{}, fmt.Errorf("wrk completed no request:\n%s", text)
+	}
+	if v.refresh != nil {
+		return r, v.refresh.parseRefreshCounts(text, &r)
+	}
+	if v.want < 300 && r.non2xx != 0 {
+		return run{}, fmt.Errorf("%d of %d responses were not 2xx", r.non2xx, r.requests)
+	}
+	// wrk counts requests cut off at the end of the run too; allow those.
+	if v.want >= 300 && r.requests-r.non2xx > int64(o.connections) {
+		return run{}, fmt.Errorf("only %d of %d responses were refused", r.non2xx, r.requests)
+	}
+	return r, nil
+}
+
+// processCPU is the CPU time this process has used so far, user and
+// system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func parseWrkDuration(num, unit string) (time.Duration, error) {
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, err
+	}
+	scale := map[string]float64{"us": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9}[unit]
+	return time.Duration(f * scale), nil
+}
+
+// stat is the median and range of one measure over the rounds.
