@@ -25,8 +25,8 @@
 //     presenting a different refresh token (rotation makes them single-use).
 //     Before each run, 1.5 times the count the fastest earlier run (the
 //     warm-up included) suggests is minted (at least 1,000, at most
-//     200,000; after a run that ran short, the rate of all its answers
-//     counts, refusals included) through
+//     200,000; the warm-up gets 10,000 a second; after a run that ran
+//     short, the rate of all its answers counts, refusals included) through
 //     authorize and code exchange, and a wrk Lua script hands each thread
 //     its own slice. Its req/s counts 200 answers only; a non-200 answer to
 //     a fresh token is an error, and requests past the end of the tokens

@@ -25,6 +25,10 @@ const (
 	// maxRefreshTokens bounds the refresh tokens minted for one run.
 	maxRefreshTokens = 200_000
 	mintWorkers      = 16
+	// warmupPairsPerSecond sizes the warm-up, before any rate is known:
+	// above what the endpoint has reached on this machine, so that the
+	// warm-up does not run out and its rate sizes the rounds.
+	warmupPairsPerSecond = 10_000
 )
 
 // refreshLoad drives the token endpoint with the refresh grant: every
@@ -38,6 +42,9 @@ type refreshLoad struct {
 	measured  float64 // fastest run so far, pairs per second
 	minted    int     // tokens of the last run
 	mintTime  time.Duration
+	// Grants the run has put in the store: families started (one per
+	// minted token) and rotations answered.
+	families, rotations int64
 }
 
 func newRefreshLoad(base, dir string) *refreshLoad {
@@ -47,9 +54,13 @@ func newRefreshLoad(base, dir string) *refreshLoad {
 
 // prepare mints enough refresh tokens for a run of d (1.5 times the
 // estimate, at least 1000 and at most maxRefreshTokens; the warm-up, with
-// no estimate yet, gets 1000) and writes them to one file per wrk thread.
+// no estimate yet, gets warmupPairsPerSecond's worth) and writes them to
+// one file per wrk thread.
 func (l *refreshLoad) prepare(o options, d time.Duration) error {
 	n := int(math.Ceil(l.estimate*d.Seconds()*1.5)) + 2*o.connections
+	if l.estimate == 0 {
+		n = int(math.Ceil(warmupPairsPerSecond * d.Seconds()))
+	}
 	n = min(max(n, 1000), maxRefreshTokens)
 	start := time.Now()
 	tokens, err := l.mint(n)
@@ -57,6 +68,7 @@ func (l *refreshLoad) prepare(o options, d time.Duration) error {
 		return err
 	}
 	l.minted, l.mintTime = n, time.Since(start)
+	l.families += int64(n)
 	per := (n + o.threads - 1) / o.threads
 	for t := range o.threads {
 		chunk := tokens[min(t*per, n):min((t+1)*per, n)]
@@ -254,6 +266,7 @@ func (l *refreshLoad) parseRefreshCounts(text string, r *run) error {
 	bad, _ := strconv.ParseInt(m[2], 10, 64)
 	r.exhausted, _ = strconv.ParseInt(m[3], 10, 64)
 	r.non2xx = bad
+	l.rotations += ok
 	if ok == 0 {
 		return fmt.Errorf("no refresh succeeded (%d refused)", bad)
 	}
@@ -316,6 +329,10 @@ func (rep *report) refreshNote() string {
 		note += fmt.Sprintf(" Some runs ran out of minted tokens: %d requests reused one, %d answers were refused; the figure counts only the 200s.", exhausted, refused)
 	} else {
 		note += " No run ran out of tokens, and every answer was 200."
+	}
+	if l := s.refresh; l != nil {
+		note += fmt.Sprintf(" The store grows as the run goes: by its end it held %d token families and about %d tokens (an access and a refresh token per family and per rotation).",
+			l.families, 2*(l.families+l.rotations))
 	}
 	return note
 }
