@@ -12,6 +12,10 @@
 //   - guarded: tokengate <scope> then the same reverse_proxy, with a valid
 //     personal token (served from the validation cache after the first
 //     request);
+//   - headers: the same reverse_proxy after request_header makes the
+//     guard's changes to the request without validating anything (the
+//     four identity headers set, Authorization removed): what passing the
+//     identity to the backend costs apart from the guard;
 //   - malformed: the guarded route with a token whose checksum is wrong,
 //     refused with 401 before any cache or store look-up;
 //   - unknown: the guarded route with a well-formed token the store does
@@ -43,7 +47,7 @@
 //
 // wrk keeps every connection busy, so its latency percentiles are queueing
 // at saturation. What the guard adds to latency is measured after the wrk
-// rounds, at a fixed rate (half the plain route's median throughput) sent
+// rounds, at a fixed rate (a quarter of the plain route's median throughput) sent
 // on a schedule by vegeta (installed for the run with go install from the
 // Go module proxy): plain and guarded, the same number of rounds,
 // alternating. The added-p99 target is checked against those runs.
@@ -170,7 +174,7 @@ func benchmark(o options) error {
 	}
 
 	// The whole run stops by itself even if something hangs.
-	variantsCount := 6
+	variantsCount := 7
 	budget := time.Duration(o.rounds*(variantsCount+2))*(o.duration+3*time.Second) + 5*time.Minute +
 		time.Duration(variantsCount)*(o.warmup+3*time.Second) + 2*time.Minute +
 		time.Duration(o.rounds+1)*2*time.Minute // minting refresh tokens
@@ -231,7 +235,7 @@ func benchmark(o options) error {
 		database = "postgres " + dsn
 	}
 	caddyfile := fmt.Sprintf(caddyfileTemplate, port, database,
-		userJWTSecret, benchScope, backend.Addr, authSrv.Addr)
+		userJWTSecret, benchScope, backend.Addr, authSrv.Addr, benchUser)
 	if err := loadCaddyfile(caddyfile); err != nil {
 		return err
 	}
@@ -255,6 +259,7 @@ func benchmark(o options) error {
 	variants := []*variant{
 		{name: "plain", path: "/plain", token: token, want: 200, note: "reverse_proxy only"},
 		{name: "guarded", path: "/guarded", token: token, want: 200, note: "tokengate + reverse_proxy, valid cached token"},
+		{name: "headers", path: "/headers", token: token, want: 200, note: "reverse_proxy after request_header makes the guard's header changes without validating: the four identity headers set, Authorization removed"},
 		{name: "malformed", path: "/guarded", token: malformed, want: 401, note: "guarded route, bad checksum"},
 		{name: "unknown", path: "/guarded", token: unknown, want: 401, note: "guarded route, well-formed unknown token"},
 		{name: "forward_auth", path: "/fa", token: token, want: 200, note: "forward_auth to a Go endpoint + reverse_proxy"},
@@ -345,7 +350,7 @@ func startProfile(o options, v *variant) (func(), error) {
 
 // caddyfileTemplate holds every variant as its own route. Arguments: port,
 // database setting, user JWT secret, scope, backend address, auth endpoint
-// address.
+// address, the personal token's user ID.
 const caddyfileTemplate = `{
 	admin off
 	persist_config off
@@ -374,6 +379,14 @@ const caddyfileTemplate = `{
 http://127.0.0.1:%[1]d {
 	tokengate_endpoints
 	route /plain* {
+		reverse_proxy %[5]s
+	}
+	route /headers* {
+		request_header -Authorization
+		request_header X-Authenticated-Userid %[7]s
+		request_header X-Authenticated-Scope %[4]s
+		request_header X-Authenticated-Client-Id ""
+		request_header X-Authenticated-Token-Type personal
 		reverse_proxy %[5]s
 	}
 	route /guarded* {

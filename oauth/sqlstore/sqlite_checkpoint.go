@@ -20,9 +20,9 @@ import (
 //     page copied, which a steady stream of writes would never allow; so
 //     once the WAL holds walRestartFrames pages, the checkpointer takes the
 //     writer queue and copies the little written since its last pass.
-//     The next write then starts the WAL over, which bounds it to a few
-//     times walRestartFrames pages (16 MB) even when writes come faster
-//     than pages can be copied.
+//     The next write then starts the WAL over, which keeps it within a
+//     small multiple of walRestartFrames (4000 pages, 16 MB) even when
+//     writes come faster than pages can be copied.
 const (
 	walTailFrames    = 100
 	maxCatchUpPasses = 8
