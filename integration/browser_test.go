@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,11 +197,31 @@ type chromium struct {
 	devtools string // http://127.0.0.1:<port>
 }
 
+// removeProfile removes a stopped browser's profile directory, retrying
+// while helper processes that were killed with it finish exiting.
+func removeProfile(t *testing.T, dir string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := os.RemoveAll(dir)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("removing the browser profile: %v", err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // startChromium starts headless Chromium with a fresh profile and the
 // DevTools endpoint on a free loopback port, which it reads from stderr.
 func startChromium(t *testing.T) *chromium {
 	t.Helper()
-	profile := t.TempDir()
+	profile, err := os.MkdirTemp("", "tokengate-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(chromiumPath,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -209,18 +230,21 @@ func startChromium(t *testing.T) *chromium {
 		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 		"--remote-allow-origins="+cdpOrigin,
 		"about:blank")
+	// A process group of its own: Chromium's helper processes (zygote,
+	// renderers) write into the profile too, and must stop with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(profile)
 		t.Fatal(err)
 	}
-	// Registered after TempDir, so it runs first: the profile is not removed
-	// under a running browser.
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
+		removeProfile(t, profile)
 	})
 	found := make(chan string, 1)
 	var log strings.Builder
