@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"html"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -331,10 +332,7 @@ func TestAuthorizePage(t *testing.T) {
 		})
 
 		t.Run("Deny", func(t *testing.T) {
-			d := url.Values{}
-			for k, v := range form {
-				d[k] = v
-			}
+			d := maps.Clone(form)
 			d.Set("decision", "deny")
 			q := browserRedirectQuery(t, post(d, "Cookie", aliceCookie), callback)
 			if q.Get("error") != "access_denied" || q.Get("state") != form.Get("state") || q.Get("iss") != issuer || q.Get("code") != "" {
@@ -343,10 +341,7 @@ func TestAuthorizePage(t *testing.T) {
 		})
 
 		t.Run("Approve, exchange, and consent remembered", func(t *testing.T) {
-			a := url.Values{}
-			for k, v := range form {
-				a[k] = v
-			}
+			a := maps.Clone(form)
 			a.Set("decision", "approve")
 			q := browserRedirectQuery(t, post(a, "Cookie", aliceCookie), callback)
 			code := q.Get("code")

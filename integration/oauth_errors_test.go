@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"strconv"
 	"strings"
@@ -85,13 +86,8 @@ func TestOAuthClientAuthentication(t *testing.T) {
 		{"both methods", basicAuth("home-app", homeSecret), url.Values{"client_id": {"home-app"}, "client_secret": {homeSecret}}, 400, "invalid_request", false},
 	}
 	for i, c := range cases {
-		body := url.Values{}
-		for k, v := range form {
-			body[k] = v
-		}
-		for k, v := range c.body {
-			body[k] = v
-		}
+		body := maps.Clone(form)
+		maps.Copy(body, c.body)
 		r := tokenRequest(t, g, body, from("198.51.100."+strconv.Itoa(i+1), c.headers...)...)
 		if r.status != c.status || r.decode(t)["error"] != c.code {
 			t.Errorf("%s: %d %s", c.name, r.status, r.body)

@@ -283,18 +283,14 @@ func benchmark(o options) error {
 		o.rounds, o.duration, o.threads, o.connections)
 	loadBefore := loadAverage()
 	for _, v := range variants {
-		if v.warm, err = runVariant(wrk, script, o, o.warmup, base, v, nil); err != nil {
+		if v.warm, err = runVariant(wrk, script, o, o.warmup, base, v, false); err != nil {
 			return fmt.Errorf("warm-up %s: %w", v.name, err)
 		}
 	}
 	for r := range o.rounds {
 		for i := range variants {
 			v := variants[(r+i)%len(variants)]
-			var profile func() (func(), error)
-			if o.profile && r == o.rounds-1 {
-				profile = func() (func(), error) { return startProfile(o, v) }
-			}
-			res, err := runVariant(wrk, script, o, o.duration, base, v, profile)
+			res, err := runVariant(wrk, script, o, o.duration, base, v, o.profile && r == o.rounds-1)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r+1, v.name, err)
 			}

@@ -23,9 +23,9 @@ var (
 // runVariant runs wrk once against the variant and parses its report.
 // Every response must have the variant's status: a 2xx variant may have no
 // non-2xx answers, a 401 variant nothing but. The refresh variant mints its
-// tokens first and runs script. A non-nil profile is started after the
-// minting, just before wrk, and stopped when wrk ends.
-func runVariant(wrk, script string, o options, d time.Duration, base string, v *variant, profile func() (func(), error)) (run, error) {
+// tokens first and runs script. With profile, a CPU profile covers the wrk
+// run only, not the minting.
+func runVariant(wrk, script string, o options, d time.Duration, base string, v *variant, profile bool) (run, error) {
 	args := []string{"-H", "Authorization: Bearer " + v.token, base + v.path}
 	if v.refresh != nil {
 		if err := v.refresh.prepare(o, d); err != nil {
@@ -33,8 +33,8 @@ func runVariant(wrk, script string, o options, d time.Duration, base string, v *
 		}
 		args = []string{"-s", script, base}
 	}
-	if profile != nil {
-		stop, err := profile()
+	if profile {
+		stop, err := startProfile(o, v)
 		if err != nil {
 			return run{}, err
 		}
