@@ -109,6 +109,8 @@ func isSQLiteBusy(err error) bool {
 //     a commit survives the process being killed (it is in the WAL file),
 //     and only a power or OS failure can take back the last ones, which
 //     keeps the database consistent either way;
+//   - wal_autocheckpoint 0: no checkpoint inside a committing writer's
+//     turn; the store's checkpointer does them (sqlite_checkpoint.go);
 //   - busy_timeout makes a writer wait for the lock instead of failing;
 //   - _txlock=immediate opens each transaction with BEGIN IMMEDIATE, taking
 //     the write lock before the first read, so read-then-write transactions
