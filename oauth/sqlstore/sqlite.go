@@ -29,6 +29,7 @@ type SQLite struct {
 	batch grantBatch
 	stmts preparedStatements
 	ckpt  walCheckpointer
+	wal   walBound
 }
 
 // lockWrites takes the writer queue; call the result to leave it.
@@ -37,8 +38,10 @@ func (s *SQLite) lockWrites() func() {
 	return s.unlockWrites
 }
 
-// unlockWrites leaves the writer queue and tells the checkpointer.
+// unlockWrites bounds the WAL, leaves the writer queue and tells the
+// checkpointer.
 func (s *SQLite) unlockWrites() {
+	s.boundWAL()
 	s.writeMu.Unlock()
 	s.ckpt.written()
 }
@@ -69,6 +72,10 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	}
 	s := &SQLite{db: db, batch: newGrantBatch(), ckpt: newWALCheckpointer()}
 	s.stmts.db = db
+	if err := s.wal.init(ctx, db, abs+"-wal"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
+	}
 	go s.checkpointWAL()
 	return s, nil
 }

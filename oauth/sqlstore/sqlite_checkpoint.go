@@ -19,10 +19,13 @@ import (
 //   - SQLite starts the WAL file over only when a write begins with every
 //     page copied, which a steady stream of writes would never allow; so
 //     once the WAL holds walRestartFrames pages, the checkpointer takes the
-//     writer queue and copies the little written since its last pass.
-//     The next write then starts the WAL over, which keeps it within a
-//     small multiple of walRestartFrames (4000 pages, 16 MB) even when
-//     writes come faster than pages can be copied.
+//     writer queue and copies the little written since its last pass, and
+//     the next write starts the WAL over.
+//
+// That is the fast path, and it needs the checkpointer to keep up. When it
+// does not (writes come faster than pages can be copied, or the scheduler
+// starves it), the writers themselves stop the WAL at a hard limit
+// (sqlite_walbound.go).
 const (
 	walTailFrames    = 100
 	maxCatchUpPasses = 8
@@ -96,7 +99,7 @@ func (s *SQLite) checkpointWAL() {
 // walRestartFrames, copies the rest while holding the writer queue, so
 // that the next write starts the WAL over; it reports whether it did.
 func (s *SQLite) checkpointOnce(conn *sql.Conn) (restarted bool, err error) {
-	frames, err := passiveCheckpoint(conn)
+	frames, err := s.passiveCheckpoint(conn)
 	if err != nil || frames < walRestartFrames {
 		return false, err
 	}
@@ -109,7 +112,7 @@ func (s *SQLite) checkpointOnce(conn *sql.Conn) (restarted bool, err error) {
 			break
 		}
 		written := frames
-		if frames, err = passiveCheckpoint(conn); err != nil {
+		if frames, err = s.passiveCheckpoint(conn); err != nil {
 			return false, err
 		}
 		if frames-written < walTailFrames {
@@ -118,15 +121,14 @@ func (s *SQLite) checkpointOnce(conn *sql.Conn) (restarted bool, err error) {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	_, err = passiveCheckpoint(conn)
+	_, err = s.passiveCheckpoint(conn)
 	return err == nil, err
 }
 
-// passiveCheckpoint runs a PASSIVE checkpoint and returns the WAL's size
-// in pages.
-func passiveCheckpoint(conn *sql.Conn) (frames int, err error) {
-	var busy, copied int
-	err = conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+// passiveCheckpoint runs a PASSIVE checkpoint on conn and returns the
+// WAL's size in pages.
+func (s *SQLite) passiveCheckpoint(conn *sql.Conn) (frames int, err error) {
+	_, frames, err = s.checkpoint(conn, "PASSIVE")
 	return frames, err
 }
 
