@@ -33,8 +33,8 @@ func adapt(t *testing.T, caddyfile string) ([]byte, []caddyconfig.Warning, error
 }
 
 // unformatted is the only warning a test file may cause, and only the
-// copy of SPEC 1, kept as written there (aligned comments) rather than as
-// caddy fmt would write it.
+// reference example, kept as written in docs/reference.md (aligned
+// comments) rather than as caddy fmt would write it.
 const (
 	unformatted     = "Caddyfile input is not formatted"
 	specExampleFile = "spec_example.caddyfiletest"
