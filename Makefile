@@ -13,6 +13,6 @@ test:
 caddy:
 	scripts/build-caddy
 
-# Everything CI runs (installs PostgreSQL and wrk when missing).
+# Everything CI runs (installs PostgreSQL, wrk, Chromium and Node.js when missing).
 ci:
 	bash .ci/run

@@ -32,9 +32,9 @@ func adapt(t *testing.T, caddyfile string) ([]byte, []caddyconfig.Warning, error
 	return adapter.Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
 }
 
-// unformatted is the only warning a test file may cause, and only the
-// copy of SPEC 1, kept as written there (aligned comments) rather than as
-// caddy fmt would write it.
+// unformatted is the only warning a test file may cause, and only the full
+// reference example, whose comments are aligned by hand rather than as
+// caddy fmt would write them.
 const (
 	unformatted     = "Caddyfile input is not formatted"
 	specExampleFile = "spec_example.caddyfiletest"

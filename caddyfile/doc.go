@@ -1,6 +1,6 @@
-// Package caddyfile adapts tokengate's Caddyfile syntax (SPEC 1) to JSON:
-// the tokengate global option, which configures the tokengate app, and the
-// tokengate and tokengate_endpoints handler directives.
+// Package caddyfile adapts tokengate's Caddyfile syntax (docs/reference.md)
+// to JSON: the tokengate global option, which configures the tokengate app,
+// and the tokengate and tokengate_endpoints handler directives.
 //
 // It checks at adapt time everything a Caddyfile alone can show to be
 // wrong (an undeclared scope, a directive with no global block, a bad

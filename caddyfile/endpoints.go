@@ -19,8 +19,9 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_endpoints", httpcaddyfile.Before, "basic_auth")
 }
 
-// endpointPaths are the endpoints' default paths (SPEC 4), by subdirective.
-// A moved path must not land on another endpoint's path, default or not.
+// endpointPaths are the endpoints' default paths (docs/reference.md), by
+// subdirective. A moved path must not land on another endpoint's path,
+// default or not.
 var endpointPaths = []struct{ option, path string }{
 	{"authorize", "/oauth/authorize"},
 	{"token", "/oauth/token"},
@@ -41,10 +42,10 @@ var endpointPaths = []struct{ option, path string }{
 //		consent_template <file>
 //	}]
 //
-// Every path starts with "/"; an omitted one keeps its default. The
-// metadata path (RFC 8414 3) is fixed. consent_template replaces the
-// browser flow's consent page (SPEC 4.2) with an html/template file, parsed
-// when the config is provisioned.
+// Every path starts with "/"; an omitted one keeps its default. The metadata
+// path (RFC 8414 3) is fixed. consent_template replaces the browser flow's
+// consent page (docs/reference.md) with an html/template file, parsed when
+// the config is provisioned.
 func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
 	if _, err := globalApp(h, "tokengate_endpoints"); err != nil {

@@ -28,12 +28,12 @@ func global(lines string) string {
 }
 
 // TestAdaptErrors checks that `caddy adapt` refuses each invalid config
-// with a message naming the culprit (SPEC 1 "Rules").
+// with a message naming the culprit.
 func TestAdaptErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, caddyfile, want string
 	}{
-		// SPEC 1: an undeclared scope is a config error wherever it is named.
+		// An undeclared scope is a config error wherever it is named.
 		{"undeclared scope in client", global(`
 		issuer https://api.example.com
 		scope chargers:read
@@ -53,7 +53,7 @@ func TestAdaptErrors(t *testing.T) {
 		personal_token_scopes chargers:read energy:read`),
 			`personal_token_scopes names undeclared scope "energy:read"`},
 
-		// SPEC 1: client rules.
+		// Client rules.
 		{"client without redirect_uri", global(`
 		issuer https://api.example.com
 		client app {
@@ -100,13 +100,13 @@ func TestAdaptErrors(t *testing.T) {
 			redirect_uri
 		}`), `wrong argument count`},
 
-		// SPEC 1: directives need the global block.
+		// Directives need the global block.
 		{"tokengate directive without global block", ":8080 {\n\ttokengate\n}\n",
 			"tokengate directive needs the tokengate global option block"},
 		{"tokengate_endpoints without global block", ":8080 {\n\ttokengate_endpoints\n}\n",
 			"tokengate_endpoints directive needs the tokengate global option block"},
 
-		// SPEC 1: methods are written in upper case, each once.
+		// Methods are written in upper case, each once.
 		{"lower-case method", site(`tokengate {
 		get chargers:read
 	}`), `method "get" must be written in upper case: GET`},
@@ -253,7 +253,7 @@ func TestAdaptErrors(t *testing.T) {
 		token /b
 	}`), `token is given more than once`},
 
-		// upstream_jwt (SPEC 3).
+		// upstream_jwt (docs/reference.md).
 		{"upstream_jwt without secret", site(`tokengate {
 		upstream_jwt {
 			ttl 60s
@@ -282,7 +282,7 @@ func TestAdaptErrors(t *testing.T) {
 		}
 	}`), `wrong argument count`},
 
-		// tokengate_endpoints (SPEC 4).
+		// tokengate_endpoints (docs/reference.md).
 		{"endpoints path without leading slash", site(`tokengate_endpoints {
 		token oauth/token
 	}`), `token path "oauth/token" must start with /`},

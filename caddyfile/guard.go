@@ -14,7 +14,7 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("tokengate", parseGuard)
 	// With the authentication handlers, like basic_auth, so a site-wide
 	// tokengate runs before reverse_proxy and no Caddyfile needs an order
-	// line (SPEC 0).
+	// line.
 	httpcaddyfile.RegisterDirectiveOrder("tokengate", httpcaddyfile.After, "basic_auth")
 }
 

@@ -12,7 +12,8 @@ import (
 	"github.com/tokengate/caddy-tokengate/module"
 )
 
-// TestParseApp reads each form of the global option's lines (SPEC 1).
+// TestParseApp reads each form of the global option's lines
+// (docs/reference.md).
 func TestParseApp(t *testing.T) {
 	for _, tc := range []struct {
 		name, input string
@@ -156,7 +157,8 @@ func firstHandler(t *testing.T, directive string, v any) {
 	}
 }
 
-// TestParseGuard reads each form of the tokengate directive (SPEC 1, 3).
+// TestParseGuard reads each form of the tokengate directive
+// (docs/reference.md).
 func TestParseGuard(t *testing.T) {
 	for _, tc := range []struct {
 		name, directive string
@@ -225,7 +227,8 @@ func TestParseGuard(t *testing.T) {
 	}
 }
 
-// TestParseEndpoints reads the tokengate_endpoints directive (SPEC 4).
+// TestParseEndpoints reads the tokengate_endpoints directive
+// (docs/reference.md).
 func TestParseEndpoints(t *testing.T) {
 	for _, tc := range []struct {
 		name, directive string

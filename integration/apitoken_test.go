@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// TestPersonalTokenLifecycle walks SPEC 4.7 / seed 001: activate, use,
+// TestPersonalTokenLifecycle walks a personal token's life: activate, use,
 // read, rotate, deactivate, each change taking effect on the next request.
 func TestPersonalTokenLifecycle(t *testing.T) {
 	forEachStore(t, func(t *testing.T, database string) {
@@ -94,7 +94,7 @@ func personalTokenLifecycle(t *testing.T, g *gateway) {
 	}
 }
 
-// TestPersonalTokenConcurrentRotation: SPEC 4.7, concurrent calls leave
+// TestPersonalTokenConcurrentRotation: concurrent calls to api_token leave
 // exactly one active token.
 func TestPersonalTokenConcurrentRotation(t *testing.T) {
 	forEachStore(t, func(t *testing.T, database string) {

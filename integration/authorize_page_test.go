@@ -16,7 +16,7 @@ import (
 )
 
 // browserFlowCaddyfile is a gateway whose users block has the browser flow's
-// cookie and, when %[3]s is set, login_url (SPEC 1, 4.2). The clients'
+// cookie and, when %[3]s is set, login_url (docs/reference.md). The clients'
 // loopback redirect URIs match any port (RFC 8252 7.3).
 const browserFlowCaddyfile = `{
 	admin off
@@ -109,7 +109,7 @@ func browserAuthorizeQuery(redirectURI, scope, state, challenge string, override
 	return q
 }
 
-// checkHTMLPageHeaders checks the headers SPEC 4.2 asks of every HTML page.
+// checkHTMLPageHeaders checks the headers every HTML page must carry.
 func checkHTMLPageHeaders(t *testing.T, r response) {
 	t.Helper()
 	for name, want := range map[string]string{
@@ -379,8 +379,8 @@ func TestAuthorizePage(t *testing.T) {
 	})
 }
 
-// browserExchangeCode redeems code at the token endpoint (SPEC 4.3), when this
-// build serves it.
+// browserExchangeCode redeems code at the token endpoint (docs/reference.md),
+// when this build serves it.
 func browserExchangeCode(t *testing.T, base, code, redirectURI, verifier string) {
 	t.Helper()
 	body := url.Values{
@@ -419,7 +419,7 @@ func TestAuthorizePageNoLoginURL(t *testing.T) {
 }
 
 // TestConsentTemplateOption replaces the consent page with a file
-// (consent_template, SPEC 4.2); a template that does not parse fails the
+// (consent_template); a template that does not parse fails the
 // config load with an error naming the file.
 func TestConsentTemplateOption(t *testing.T) {
 	dir := t.TempDir()

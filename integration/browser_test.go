@@ -27,7 +27,7 @@ import (
 // chromiumPath is Debian's Chromium (package chromium).
 const chromiumPath = "/usr/bin/chromium"
 
-// TestBrowserConsentFlow drives the browser flow (SPEC 4.2 GET, seed 004)
+// TestBrowserConsentFlow drives the browser flow (GET authorize, consent)
 // in a real headless Chromium over the Chrome DevTools Protocol: the user's
 // session cookie is set, the authorize URL opened, the consent page
 // rendered (and captured), Approve clicked, and the browser must land on

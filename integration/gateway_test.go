@@ -6,7 +6,7 @@ import (
 )
 
 // gateway is a running Caddy with tokengate in front of three recording
-// backends, on the paths of the reference deployment (seed 000).
+// backends, on the paths of the demo deployment (Caddyfile.example).
 type gateway struct {
 	base                       string
 	chargers, sessions, energy *recordingBackend

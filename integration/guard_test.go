@@ -7,7 +7,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// The answers of SPEC 3, byte for byte.
+// The guard's answers (docs/reference.md), byte for byte.
 const (
 	bodyInvalid    = `{"error":"Missing or invalid API token"}`
 	bodyInURL      = `{"error":"Missing or invalid API token","error_description":"Tokens in the URL are not accepted; send Authorization: Bearer <token>"}`
@@ -16,7 +16,8 @@ const (
 	challengeURL   = `Bearer realm="tokengate", error="invalid_request"`
 )
 
-// TestGuardTable checks every row of SPEC 3's table through a real Caddy,
+// TestGuardTable checks every row of the guard's answers table
+// (docs/reference.md) through a real Caddy,
 // and that the backend is never called on a denial.
 func TestGuardTable(t *testing.T) {
 	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
@@ -83,7 +84,8 @@ func flip(c byte) string {
 }
 
 // TestGuardPassesIdentity checks what the backend receives on success
-// (SPEC 3): identity headers, spoofed copies removed, Authorization removed.
+// (docs/reference.md): identity headers, spoofed copies removed,
+// Authorization removed.
 func TestGuardPassesIdentity(t *testing.T) {
 	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
 	tok := g.personalToken(t, "user-identity")
@@ -126,7 +128,7 @@ func TestGuardPassesIdentity(t *testing.T) {
 	}
 }
 
-// TestGuardStripsSpoofedHeadersWithoutToken: SPEC 3 removes client copies
+// TestGuardStripsSpoofedHeadersWithoutToken: the guard removes client copies
 // of the identity headers on every request, including ones that pass
 // without a token (CORS preflight).
 func TestGuardStripsSpoofedHeadersWithoutToken(t *testing.T) {
@@ -149,7 +151,7 @@ func TestGuardStripsSpoofedHeadersWithoutToken(t *testing.T) {
 	}
 }
 
-// TestGuardMethodLines checks SPEC 1's line order: own method, HEAD→GET, *.
+// TestGuardMethodLines checks the method lines' order: own method, HEAD→GET, *.
 func TestGuardMethodLines(t *testing.T) {
 	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
 	tok := g.personalToken(t, "user-methods")
@@ -174,7 +176,7 @@ func TestGuardMethodLines(t *testing.T) {
 }
 
 // TestGuardOptions checks forward_authorization, the placeholders and
-// upstream_jwt (SPEC 3).
+// upstream_jwt (docs/reference.md).
 func TestGuardOptions(t *testing.T) {
 	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
 	tok := g.personalToken(t, "user-options")

@@ -173,7 +173,7 @@ func TestInteropOAuth4WebAPI(t *testing.T) {
 }
 
 // interopRecordConsent has the user consent to interopScope for the client
-// (the dashboard flow records consent, SPEC 4.2), so that the browser
+// (the dashboard flow records consent), so that the browser
 // flow's GET answers with a redirect carrying the code.
 func interopRecordConsent(t *testing.T, g *gateway) {
 	t.Helper()

@@ -28,7 +28,7 @@ func startOAuthGateway(t *testing.T) *gateway {
 }
 
 // TestOAuthRequestErrors: method, size, media type, duplicate and query
-// parameters (SPEC 4, 4.3).
+// parameters (docs/reference.md).
 func TestOAuthRequestErrors(t *testing.T) {
 	g := startOAuthGateway(t)
 	basic := basicAuth("home-app", homeSecret)
@@ -61,8 +61,8 @@ func TestOAuthRequestErrors(t *testing.T) {
 	expectOAuthError(t, r, 400, "unsupported_grant_type")
 }
 
-// TestOAuthClientAuthentication: SPEC 4.1 failures, and the slow-down per
-// remote address.
+// TestOAuthClientAuthentication: client authentication failures, and the
+// slow-down per remote address.
 func TestOAuthClientAuthentication(t *testing.T) {
 	g := startOAuthGateway(t)
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}
@@ -130,7 +130,8 @@ func TestOAuthClientAuthentication(t *testing.T) {
 	}
 }
 
-// TestOAuthGrantErrors: SPEC 4.3's invalid_grant and invalid_scope cases.
+// TestOAuthGrantErrors: the token endpoint's invalid_grant and invalid_scope
+// cases.
 func TestOAuthGrantErrors(t *testing.T) {
 	g := startOAuthGateway(t)
 	basic := basicAuth("home-app", homeSecret)
@@ -184,7 +185,8 @@ func TestOAuthGrantErrors(t *testing.T) {
 	}
 }
 
-// TestOAuthRevokeAndIntrospect: SPEC 4.4 and 4.5 between two clients.
+// TestOAuthRevokeAndIntrospect: revocation and introspection between two
+// clients.
 func TestOAuthRevokeAndIntrospect(t *testing.T) {
 	g := startOAuthGateway(t)
 	basic := basicAuth("home-app", homeSecret)
@@ -243,7 +245,8 @@ func TestOAuthRevokeAndIntrospect(t *testing.T) {
 }
 
 // TestOAuthStoreOutage: with the store down the token endpoint answers 503
-// temporarily_unavailable and revoke 503, never a false 200 (SPEC 4.4, 5).
+// temporarily_unavailable and revoke 503, never a false 200
+// (docs/reference.md).
 func TestOAuthStoreOutage(t *testing.T) {
 	srv := pgtest.StartServer(t)
 	g := startGateway(t, "postgres "+srv.DSN, oauthClients)
@@ -277,7 +280,7 @@ func TestOAuthStoreOutage(t *testing.T) {
 	}
 }
 
-// TestOAuthMetadata: RFC 8414 metadata (SPEC 4.6).
+// TestOAuthMetadata: RFC 8414 metadata (docs/reference.md).
 func TestOAuthMetadata(t *testing.T) {
 	g := startOAuthGateway(t)
 	r := do(t, "GET", g.base+"/.well-known/oauth-authorization-server", "")
@@ -313,7 +316,8 @@ func TestOAuthMetadata(t *testing.T) {
 	}
 }
 
-// TestOAuthAuthorizeJSONErrors: the dashboard flow's error answers (SPEC 4.2).
+// TestOAuthAuthorizeJSONErrors: the dashboard flow's error answers
+// (docs/decisions.md).
 func TestOAuthAuthorizeJSONErrors(t *testing.T) {
 	g := startOAuthGateway(t)
 	challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())

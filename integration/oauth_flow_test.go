@@ -41,7 +41,7 @@ const (
 	mobileRedirect = "http://127.0.0.1:53123/callback"
 )
 
-// authorizeJSON runs the dashboard authorize step (SPEC 4.2, seed 000) for
+// authorizeJSON runs the dashboard authorize step (POST JSON) for
 // user and returns the code, checking state, iss and the kept query.
 func authorizeJSON(t *testing.T, g *gateway, user, clientID, redirectURI, scope, verifier string) string {
 	t.Helper()
@@ -82,7 +82,7 @@ func homeConfig(g *gateway, style oauth2.AuthStyle) *oauth2.Config {
 	}
 }
 
-// TestOAuthFlow drives seed 000 end to end with golang.org/x/oauth2:
+// TestOAuthFlow drives the dashboard flow end to end with golang.org/x/oauth2:
 // authorize, exchange (Basic and body credentials), use, refresh, reuse
 // detection, revocation.
 func TestOAuthFlow(t *testing.T) {

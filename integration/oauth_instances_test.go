@@ -16,10 +16,10 @@ import (
 )
 
 // TestOAuthRotationAcrossInstances: single use and rotation are enforced in
-// the store, not in the process (SPEC 5). Half the racers go through the
-// running Caddy, half through a second authorization server with its own
-// store connection and cache on the same database, as a second instance or
-// the other config of a reload would: exactly one rotation wins.
+// the store, not in the process (docs/operations.md). Half the racers go
+// through the running Caddy, half through a second authorization server with
+// its own store connection and cache on the same database, as a second
+// instance or the other config of a reload would: exactly one rotation wins.
 func TestOAuthRotationAcrossInstances(t *testing.T) {
 	forEachStore(t, func(t *testing.T, database string) {
 		g := startGateway(t, database, oauthClients)
@@ -75,9 +75,9 @@ func TestOAuthRotationAcrossInstances(t *testing.T) {
 }
 
 // TestOAuthRemovedClient: once a client is removed from the config, its
-// refresh tokens stop working at once; its access tokens run out (SPEC 4.3,
-// SPEC 6). A removed client is an unknown client, so the token endpoint
-// answers invalid_client (SPEC 4.1), and no token is issued.
+// refresh tokens stop working at once; its access tokens run out. A removed
+// client is an unknown client, so the token endpoint answers invalid_client
+// (docs/reference.md), and no token is issued.
 func TestOAuthRemovedClient(t *testing.T) {
 	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", oauthClients)
 	verifier := oauth2.GenerateVerifier()

@@ -59,7 +59,7 @@ func okAnswers(t *testing.T, rs []response) []map[string]any {
 }
 
 // TestOAuthRaces: N requests racing with one code or one refresh token
-// (SPEC 4.3): exactly one wins, and the refresh losers count as reuse.
+// (docs/reference.md): exactly one wins, and the refresh losers count as reuse.
 func TestOAuthRaces(t *testing.T) {
 	forEachStore(t, func(t *testing.T, database string) {
 		g := startGateway(t, database, oauthClients)

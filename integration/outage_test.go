@@ -12,10 +12,10 @@ import (
 	"github.com/tokengate/caddy-tokengate/oauth/sqlstore"
 )
 
-// TestStoreOutage stops PostgreSQL under a running gateway (SPEC 3, 5): a
-// cached token keeps working, an uncached one gets 503 with Retry-After
-// (never 401), the api_token endpoint gets 503, and everything recovers
-// when the server is back, without a restart.
+// TestStoreOutage stops PostgreSQL under a running gateway
+// (docs/operations.md): a cached token keeps working, an uncached one gets
+// 503 with Retry-After (never 401), the api_token endpoint gets 503, and
+// everything recovers when the server is back, without a restart.
 func TestStoreOutage(t *testing.T) {
 	srv := pgtest.StartServer(t)
 	g := startGateway(t, "postgres "+srv.DSN, "")
@@ -53,14 +53,14 @@ func TestStoreOutage(t *testing.T) {
 
 // TestRevocationReachesOtherInstances: a token revoked through another
 // instance sharing the PostgreSQL database is refused here within 1 s,
-// even though this instance has it cached (SPEC 3, LISTEN/NOTIFY of SPEC 5).
+// even though this instance has it cached (LISTEN/NOTIFY, docs/operations.md).
 func TestRevocationReachesOtherInstances(t *testing.T) {
 	dsn := pgtest.Start(t)
 	g := startGateway(t, "postgres "+dsn, "")
 	sessions := g.base + "/functions/v1/api/sessions"
 	// No readiness poll: a config with a PostgreSQL store starts serving
-	// only once its LISTEN has taken hold, so SPEC 3's second holds from
-	// the first request.
+	// only once its LISTEN has taken hold, so a revocation elsewhere is
+	// seen from the first request.
 	tok := g.personalToken(t, "user-elsewhere")
 	if r := do(t, "GET", sessions, "", "Authorization", "Bearer "+tok); r.status != 200 {
 		t.Fatalf("before revocation: %d", r.status)

@@ -11,8 +11,8 @@ import (
 )
 
 // TestReloadUnderLoad reloads the config while requests with a valid token
-// keep coming: none may get a 5xx or a 401 (SPEC 5: no token, revocation or
-// cache lost, no request dropped).
+// keep coming: none may get a 5xx or a 401 (no token, revocation or cache
+// lost, no request dropped; docs/operations.md).
 func TestReloadUnderLoad(t *testing.T) {
 	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
 	tok := g.personalToken(t, "user-reload")

@@ -11,11 +11,12 @@ import (
 	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
-// maxBodyBytes is the largest request body any endpoint reads (SPEC 4).
+// maxBodyBytes is the largest request body any endpoint reads
+// (docs/reference.md).
 const maxBodyBytes = 64 << 10
 
-// serveAPIToken is the personal API token self-service (SPEC 4.7, seed
-// 001): GET shows, POST activates or rotates, DELETE deactivates.
+// serveAPIToken is the personal API token self-service (docs/reference.md):
+// GET shows, POST activates or rotates, DELETE deactivates.
 func (e *Endpoints) serveAPIToken(w http.ResponseWriter, r *http.Request) error {
 	setNoStore(w)
 	if r.ContentLength > maxBodyBytes {

@@ -8,7 +8,7 @@ import (
 )
 
 // serveAuthorizeJSON is the dashboard flow of the authorization endpoint
-// (SPEC 4.2, seed 000): the user, identified by their JWT, posts the RFC
+// (docs/flows.md): the user, identified by their JWT, posts the RFC
 // 6749 4.1.1 request as JSON and gets back the URL to send the browser to,
 // carrying code, state and iss (RFC 9207 2) on success, or error and state
 // (RFC 6749 4.1.2.1) when the error may go to the client.

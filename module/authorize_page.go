@@ -21,7 +21,7 @@ import (
 // csrfField is the consent form's CSRF token field.
 const csrfField = "csrf_token"
 
-// serveAuthorizePage is the browser flow's GET (SPEC 4.2, seed 004): the
+// serveAuthorizePage is the browser flow's GET (docs/flows.md): the
 // user is signed in (or sent to log in), the request validated, and then
 // either a code issued at once, when the user has already consented to
 // every requested scope, or the consent page shown.
@@ -63,11 +63,11 @@ func (e *Endpoints) serveAuthorizePage(w http.ResponseWriter, r *http.Request) e
 		consentCSRFToken(key, user, p, time.Now().Add(consentCSRFTTL)))
 }
 
-// serveConsentDecision handles the consent form's POST (SPEC 4.2): the user
-// is authenticated again, the CSRF token checked against the user and every
-// request parameter, the request validated again, and then Approve issues a
-// code (recording the consent) and Deny answers access_denied, both as
-// redirects to the client.
+// serveConsentDecision handles the consent form's POST (docs/reference.md):
+// the user is authenticated again, the CSRF token checked against the user
+// and every request parameter, the request validated again, and then Approve
+// issues a code (recording the consent) and Deny answers access_denied, both
+// as redirects to the client.
 func (e *Endpoints) serveConsentDecision(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > maxBodyBytes {
 		return e.writeErrorPage(w, http.StatusRequestEntityTooLarge, "Request too large", "The form is larger than allowed.")
@@ -151,8 +151,8 @@ func (e *Endpoints) userKeysUnavailablePage(w http.ResponseWriter, err error) er
 		"Your sign-in cannot be checked right now. Please try again in a moment.")
 }
 
-// writeConsentPage renders the consent page (SPEC 4.2) with the request
-// parameters and csrf as hidden fields.
+// writeConsentPage renders the consent page (docs/reference.md) with the
+// request parameters and csrf as hidden fields.
 func (e *Endpoints) writeConsentPage(w http.ResponseWriter, r *http.Request, c *oauth.Client, scopes []string, user string, p pageParams, csrf string) error {
 	nonce := newCSPNonce()
 	data := ConsentPage{
@@ -195,8 +195,8 @@ func (e *Endpoints) consentFormAction(r *http.Request) string {
 }
 
 // consentGrantedScopes returns the scopes user has already consented to for
-// clientID, so that the consent page can tell them from the new ones (seed
-// 004: "consent screen for new scopes only"); nil when the store cannot say.
+// clientID, so that the consent page can tell them from the new ones (consent
+// is asked for new scopes only); nil when the store cannot say.
 func (e *Endpoints) consentGrantedScopes(ctx context.Context, user, clientID string) []string {
 	if e.app.auth.Store == nil {
 		return nil

@@ -68,7 +68,7 @@ func parseClientCredentials(header []string, p bodyParams) (clientCredentials, *
 }
 
 // authenticateClient authenticates the client of a token, revocation or
-// introspection request (SPEC 4.1). On failure it has answered: 401
+// introspection request (docs/reference.md). On failure it has answered: 401
 // invalid_client (with a Basic challenge when Basic was used), 400 for a
 // malformed request, or 429 when the remote address has failed too often.
 func (e *Endpoints) authenticateClient(w http.ResponseWriter, r *http.Request, p bodyParams) (*oauth.Client, bool) {
@@ -111,7 +111,7 @@ func (e *Endpoints) authenticatedClient(creds clientCredentials) (*oauth.Client,
 }
 
 // clientRequest opens a request to an endpoint that clients authenticate to
-// (token, revoke, introspect; SPEC 4, 4.1): no-store, POST only, the body's
+// (token, revoke, introspect): no-store, POST only, the body's
 // parameters, then client authentication. A nil client means the answer has
 // been written; err is then what ServeHTTP returns.
 func (e *Endpoints) clientRequest(w http.ResponseWriter, r *http.Request) (bodyParams, *oauth.Client, error) {

@@ -122,8 +122,8 @@ func (e *Endpoints) pageRedirectError(w http.ResponseWriter, p pageParams, oerr 
 // errNoBrowserUser is a browser request with no user JWT at all.
 var errNoBrowserUser = errors.New("no user session")
 
-// browserUser authenticates the end user of the browser flow (SPEC 4.2
-// GET): the JWT in Authorization: Bearer, or else in the users.cookie
+// browserUser authenticates the end user of the browser flow (GET
+// authorize): the JWT in Authorization: Bearer, or else in the users.cookie
 // cookie, verified like every user JWT.
 func (e *Endpoints) browserUser(r *http.Request) (string, error) {
 	if e.app.users == nil {
@@ -149,7 +149,7 @@ func (e *Endpoints) browserUser(r *http.Request) (string, error) {
 
 // loginRedirectURL is where a browser with no valid session goes:
 // users.login_url with return_to set to the absolute URL of this request
-// (SPEC 1, 4.2), built from the issuer's scheme and host and the request
+// (docs/reference.md), built from the issuer's scheme and host and the request
 // URI as the client sent it, before any rewrite. ok is false when no
 // login_url is configured.
 func (e *Endpoints) loginRedirectURL(r *http.Request) (string, bool) {

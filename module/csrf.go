@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// consentCSRFTTL is how long a consent page's form stays valid (SPEC 4.2:
-// a CSRF token bound to the user and the request).
+// consentCSRFTTL is how long a consent page's form stays valid (its CSRF
+// token is bound to the user and the request).
 const consentCSRFTTL = 10 * time.Minute
 
 // consentKeyPurpose names the key, derived from the store's server key,

@@ -4,8 +4,8 @@ import (
 	"net/http"
 )
 
-// The guard's answers (SPEC 3). The JSON bodies are the seed's, byte for
-// byte; scope names are RFC 6749 3.3 scope-tokens, which contain no '"' or
+// The guard's answers (docs/reference.md). The JSON bodies are fixed, byte
+// for byte; scope names are RFC 6749 3.3 scope-tokens, which contain no '"' or
 // '\', so they need no escaping inside the JSON strings or the challenge.
 const (
 	realm              = `Bearer realm="tokengate"`

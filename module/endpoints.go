@@ -14,8 +14,8 @@ func init() {
 	caddy.RegisterModule(Endpoints{})
 }
 
-// Endpoints serves tokengate's HTTP endpoints (SPEC 4) on their paths and
-// passes every other request to the next handler.
+// Endpoints serves tokengate's HTTP endpoints (docs/reference.md) on their
+// paths and passes every other request to the next handler.
 type Endpoints struct {
 	// Authorize is the authorization endpoint's path. Default: /oauth/authorize.
 	Authorize string `json:"authorize,omitempty"`
@@ -28,7 +28,7 @@ type Endpoints struct {
 	// APIToken is the personal API token endpoint's path. Default: /api-token.
 	APIToken string `json:"api_token,omitempty"`
 	// ConsentTemplate is an html/template file that replaces the built-in
-	// consent page of the browser flow (SPEC 4.2), read and parsed at
+	// consent page of the browser flow (docs/reference.md), read and parsed at
 	// provisioning; a file that cannot be parsed is a config error. It is
 	// executed with a ConsentPage: Nonce (the CSP nonce a <style> element
 	// must carry, since the page's Content-Security-Policy allows no other

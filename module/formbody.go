@@ -18,8 +18,8 @@ var errBodyTooLarge = errors.New("request body too large")
 // bodyParams are the single-valued parameters of a request body.
 type bodyParams map[string]string
 
-// readBody reads at most maxBodyBytes of r's body (SPEC 4: larger bodies get
-// 413), refusing early on a declared Content-Length above the limit.
+// readBody reads at most maxBodyBytes of r's body (larger bodies get 413),
+// refusing early on a declared Content-Length above the limit.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > maxBodyBytes {
 		return nil, errBodyTooLarge
@@ -36,9 +36,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 // readParams reads the parameters of a token, revocation or introspection
-// request from the body only (SPEC 4.3: the query string is ignored). The
-// body is application/x-www-form-urlencoded (RFC 6749 4.1.3, RFC 7009 2.1,
-// RFC 7662 2.1) or, as seed 000 allows, a JSON object of strings. A
+// request from the body only (the query string is ignored). The body is
+// application/x-www-form-urlencoded (RFC 6749 4.1.3, RFC 7009 2.1, RFC 7662
+// 2.1) or a JSON object of strings, which these endpoints take as well. A
 // parameter given twice is invalid_request (RFC 6749 3.1). The error is
 // errBodyTooLarge or an *oauth.Error.
 func readParams(w http.ResponseWriter, r *http.Request) (bodyParams, error) {
@@ -156,8 +156,8 @@ func writeParamsError(w http.ResponseWriter, err error) error {
 	return writeOAuthError(w, oauth.ErrInvalidRequest)
 }
 
-// postOnly answers 405 for anything but POST (SPEC 4.3) and reports whether
-// the request may go on.
+// postOnly answers 405 for anything but POST (docs/reference.md) and reports
+// whether the request may go on.
 func postOnly(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method == http.MethodPost {
 		return true

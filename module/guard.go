@@ -19,7 +19,8 @@ func init() {
 }
 
 // Guard lets a request through only with a valid bearer token that has the
-// scopes its method needs (SPEC 3), and tells the next handler who called.
+// scopes its method needs (docs/reference.md), and tells the next handler who
+// called.
 type Guard struct {
 	// Methods maps an upper-case HTTP method, or "*" for every method not
 	// listed, to the scopes a request needs, all of them. HEAD falls back to
@@ -72,7 +73,7 @@ func (g *Guard) Provision(ctx caddy.Context) error {
 }
 
 // tokengateApp returns the configured tokengate app, or an error saying that
-// the global option block is missing (SPEC 1).
+// the global option block is missing (docs/reference.md).
 func tokengateApp(ctx caddy.Context, who string) (*App, error) {
 	v, err := ctx.AppIfConfigured("tokengate")
 	if err != nil {
@@ -128,8 +129,8 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	return next.ServeHTTP(w, r)
 }
 
-// requiredScopes finds the request's line: its own method, then for HEAD
-// the GET line, then "*" (SPEC 1). With no lines, no scope is needed.
+// requiredScopes finds the request's line: its own method, then for HEAD the
+// GET line, then "*" (docs/reference.md). With no lines, no scope is needed.
 func (g *Guard) requiredScopes(method string) ([]string, bool) {
 	if len(g.Methods) == 0 {
 		return nil, true

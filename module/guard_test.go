@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestRequiredScopes checks SPEC 1's line order: the request's own method,
+// TestRequiredScopes checks the method lines' order: the request's own method,
 // then for HEAD the GET line, then "*"; no line at all is refused.
 func TestRequiredScopes(t *testing.T) {
 	block := map[string][]string{
@@ -42,7 +42,7 @@ func TestRequiredScopes(t *testing.T) {
 	}
 }
 
-// TestStripIdentityHeaders: SPEC 3 removes client copies of the identity
+// TestStripIdentityHeaders: the guard removes client copies of the identity
 // headers in any letter case or with "_" for "-", and nothing else.
 func TestStripIdentityHeaders(t *testing.T) {
 	h := http.Header{
@@ -68,7 +68,7 @@ func TestStripIdentityHeaders(t *testing.T) {
 	}
 }
 
-// TestHasQueryToken: SPEC 3 refuses token and access_token query
+// TestHasQueryToken: the guard refuses token and access_token query
 // parameters, present with or without a value, even percent-encoded.
 func TestHasQueryToken(t *testing.T) {
 	for _, c := range []struct {

@@ -110,7 +110,7 @@ p { margin: 0; color: #5b6577; overflow-wrap: anywhere; }
 </html>
 `))
 
-// setPageHeaders sets the headers of every HTML page (SPEC 4.2): never
+// setPageHeaders sets the headers of every HTML page (docs/reference.md): never
 // cached, never framed (RFC 7034, CSP frame-ancestors), no Referer leaving
 // it (it may carry the request's state), no scripts, and only the page's own
 // nonce'd <style>.

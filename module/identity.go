@@ -8,7 +8,7 @@ import (
 	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
-// The identity headers the guard gives the next handler (SPEC 3).
+// The identity headers the guard gives the next handler (docs/reference.md).
 const (
 	headerUserID    = "X-Authenticated-Userid"
 	headerScope     = "X-Authenticated-Scope"

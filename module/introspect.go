@@ -2,7 +2,7 @@ package module
 
 import "net/http"
 
-// serveIntrospect is the introspection endpoint (RFC 7662, SPEC 4.5): an
+// serveIntrospect is the introspection endpoint (RFC 7662): an
 // authenticated client learns whether one of its own tokens is active
 // (RFC 7662 2.2); any other token is {"active":false}.
 func (e *Endpoints) serveIntrospect(w http.ResponseWriter, r *http.Request) error {

@@ -23,12 +23,12 @@ type authServerMetadata struct {
 }
 
 // clientAuthMethods are the client authentication methods of the token,
-// revocation and introspection endpoints (SPEC 4.1): "none" is a public
-// client naming itself with client_id alone.
+// revocation and introspection endpoints (docs/reference.md): "none" is a
+// public client naming itself with client_id alone.
 var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
 
 // serveMetadata answers GET /.well-known/oauth-authorization-server (RFC
-// 8414 3, SPEC 4.6). The endpoint URLs are the issuer followed by this
+// 8414 3). The endpoint URLs are the issuer followed by this
 // handler's configured paths.
 func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

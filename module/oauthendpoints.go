@@ -5,9 +5,9 @@ import (
 	"net/http"
 )
 
-// serveAuthorize splits the authorization endpoint (SPEC 4.2): GET is the
-// browser flow, a JSON POST the dashboard flow, a form POST the consent
-// page's Approve or Deny.
+// serveAuthorize splits the authorization endpoint (docs/reference.md): GET
+// is the browser flow, a JSON POST the dashboard flow, a form POST the
+// consent page's Approve or Deny.
 func (e *Endpoints) serveAuthorize(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet:

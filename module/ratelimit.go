@@ -12,9 +12,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
-// Client authentication slow-down (SPEC 4.1): after maxAuthFailures failed
-// client authentications within authFailureWindow from one address, that
-// address gets 429 until the oldest of those failures leaves the window.
+// Client authentication slow-down (docs/reference.md): after maxAuthFailures
+// failed client authentications within authFailureWindow from one address,
+// that address gets 429 until the oldest of those failures leaves the window.
 const (
 	maxAuthFailures   = 10
 	authFailureWindow = time.Minute

@@ -4,7 +4,7 @@ import (
 	"net/http"
 )
 
-// serveRevoke is the revocation endpoint (RFC 7009, SPEC 4.4): 200 with an
+// serveRevoke is the revocation endpoint (RFC 7009): 200 with an
 // empty object for any well-formed request of an authenticated client,
 // whether or not the token was known or its own (RFC 7009 2.2); 503 when the
 // store cannot be reached, never a false success.

@@ -105,9 +105,9 @@ const listenReadyTimeout = 5 * time.Second
 // purgeInterval is how often expired codes and tokens are deleted.
 const purgeInterval = 10 * time.Minute
 
-// purgeExpired deletes expired codes and tokens in the background (SPEC 5)
-// until ctx is done. With several instances on one PostgreSQL database each
-// purges; the deletes are idempotent.
+// purgeExpired deletes expired codes and tokens in the background
+// (docs/operations.md) until ctx is done. With several instances on one
+// PostgreSQL database each purges; the deletes are idempotent.
 func purgeExpired(ctx context.Context, store oauth.Store, logger *zap.Logger) {
 	tick := time.NewTicker(purgeInterval)
 	defer tick.Stop()

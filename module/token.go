@@ -6,7 +6,7 @@ import (
 	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
-// serveToken is the token endpoint (RFC 6749 3.2, SPEC 4.3): the
+// serveToken is the token endpoint (RFC 6749 3.2): the
 // authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5) and the
 // refresh_token grant (RFC 6749 6). Every answer is no-store (RFC 6749 5.1).
 func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {

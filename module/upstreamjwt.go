@@ -54,7 +54,7 @@ func newUpstreamSigner(cfg *UpstreamJWT, issuer string) (*upstreamSigner, error)
 	}, nil
 }
 
-// sign returns an HS256 JWT naming the principal (SPEC 3).
+// sign returns an HS256 JWT naming the principal (docs/reference.md).
 func (s *upstreamSigner) sign(p *oauth.Principal) (string, error) {
 	now := s.now()
 	claims := jwt.MapClaims{

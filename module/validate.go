@@ -11,7 +11,7 @@ import (
 
 // Validate checks the configuration alone, without side effects, so that
 // `caddy adapt` and `caddy validate` refuse a bad config with a message
-// naming the culprit (SPEC 1).
+// naming the culprit (docs/reference.md).
 func (a *App) Validate() error {
 	if a.Issuer == "" {
 		return fmt.Errorf("tokengate: issuer is required")

@@ -8,8 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 )
 
-// TestValidate checks the config errors of SPEC 1 on the JSON form, where
-// no Caddyfile parser stands in front: each message names the culprit.
+// TestValidate checks the config errors (docs/reference.md) on the JSON form,
+// where no Caddyfile parser stands in front: each message names the culprit.
 func TestValidate(t *testing.T) {
 	base := func() *App {
 		return &App{

@@ -7,8 +7,8 @@ import (
 )
 
 // ValidateAuthorize checks an authorization request as Authorize does, in
-// SPEC 4.2's order, but issues nothing and records no consent: the browser
-// flow (SPEC 4.2 GET) validates before it shows the consent page. On success
+// the same order, but issues nothing and records no consent: the browser
+// flow (GET authorize) validates before it shows the consent page. On success
 // it returns the client and the requested scopes, deduplicated, in request
 // order. On failure redirectable says whether the error may be sent to the
 // redirect URI (RFC 6749 4.1.2.1): never when the client or the redirect URI
@@ -35,7 +35,7 @@ func (s *AuthServer) ValidateAuthorize(ctx context.Context, r AuthorizeRequest) 
 	if r.State == "" {
 		return c, nil, ErrInvalidRequest.WithDescription("state is required"), true
 	}
-	// RFC 7636 4.4.1, SPEC 4.2: S256 only, and an absent method is not
+	// RFC 7636 4.4.1: S256 only, and an absent method is not
 	// taken to mean "plain".
 	switch {
 	case r.CodeChallenge == "" && r.CodeChallengeMethod == "":

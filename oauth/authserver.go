@@ -19,14 +19,15 @@ type Scope struct {
 	Description string
 }
 
-// Defaults for the AuthServer lifetimes (SPEC 2).
+// Defaults for the AuthServer lifetimes.
 const (
 	DefaultCodeTTL    = 10 * time.Minute
 	DefaultAccessTTL  = time.Hour
 	DefaultRefreshTTL = 30 * 24 * time.Hour
 )
 
-// storeTimeout bounds every store call the AuthServer makes (SPEC 5).
+// storeTimeout bounds every store call the AuthServer makes
+// (docs/operations.md).
 const storeTimeout = 5 * time.Second
 
 // AuthServer is the OAuth 2.0 authorization server: it issues codes,
@@ -40,7 +41,7 @@ type AuthServer struct {
 	Scopes []Scope
 	// Lifetimes; zero means the defaults above. RefreshMaxAge (zero: no
 	// limit) bounds a family's life from its authorization. RefreshGrace
-	// is SPEC 4.3 refresh_grace.
+	// is the refresh_grace option.
 	CodeTTL, AccessTTL, RefreshTTL, RefreshMaxAge, RefreshGrace time.Duration
 	Logger                                                      *zap.Logger
 	Now                                                         func() time.Time
@@ -82,7 +83,7 @@ type Introspection struct {
 	TokenType string `json:"token_type,omitempty"`
 }
 
-// Authorize validates an authorization request in SPEC 4.2's order and, when
+// Authorize validates an authorization request in a fixed order and, when
 // it is good, records the user's consent and returns a new code. When err
 // is set, redirectable says whether the error may be sent to the redirect
 // URI (RFC 6749 4.1.2.1): never when the client or the redirect URI is bad.
@@ -173,7 +174,7 @@ func (s *AuthServer) declared(name string) bool {
 }
 
 // NeedsConsent reports whether userID has yet to consent to some of scopes
-// for clientID (seed 004: "consent screen for new scopes only").
+// for clientID: consent is asked for new scopes only.
 func (s *AuthServer) NeedsConsent(ctx context.Context, userID, clientID string, scopes []string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
@@ -245,7 +246,7 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	}, nil
 }
 
-// Refresh rotates a refresh token (RFC 6749 6, seed 000): the presented
+// Refresh rotates a refresh token (RFC 6749 6): the presented
 // token is consumed and a new pair returned, derived from it so that a retry
 // within RefreshGrace gets the same pair. A narrower scope gives a narrower
 // pair; a wider one is invalid_scope and consumes nothing. Presenting a
@@ -354,7 +355,7 @@ func (s *AuthServer) Revoke(ctx context.Context, client *Client, token, hint str
 }
 
 // Introspect implements RFC 7662 2.1 for an authenticated client, which
-// only sees its own tokens as active (SPEC 4.5).
+// only sees its own tokens as active (docs/reference.md).
 func (s *AuthServer) Introspect(ctx context.Context, client *Client, token string) (Introspection, *Error) {
 	if client == nil {
 		return Introspection{}, ErrInvalidClient

@@ -146,7 +146,7 @@ func wantErr(t *testing.T, what string, got *oauth.Error, code string) {
 	}
 }
 
-// noSecretsLogged checks SPEC 6's rule that no token, code or secret is
+// noSecretsLogged checks the rule that no token, code or secret is
 // ever logged, in messages or fields.
 func (e *e2e) noSecretsLogged(t *testing.T, secrets ...string) {
 	t.Helper()
@@ -217,7 +217,7 @@ func TestE2ECodeFlow(t *testing.T) {
 	if p.UserID != "alice" || p.ClientID != "app" || p.Kind != oauth.KindAccess || p.ScopeString() != tr.Scope {
 		t.Errorf("principal = %+v", p)
 	}
-	// SPEC 2: a refresh token is not a bearer token.
+	// A refresh token is not a bearer token.
 	e.refused(t, "refresh token as bearer", tr.RefreshToken)
 
 	// RFC 6749 4.1.2: a second exchange is refused and revokes the tokens
@@ -288,7 +288,7 @@ func TestE2ERefresh(t *testing.T) {
 	// RFC 6749 6: a wider scope is invalid_scope and consumes nothing.
 	_, oerr := e.srv.Refresh(ctx, e.app, first.RefreshToken, "chargers:read energy:read")
 	wantErr(t, "RFC 6749 6 wider scope", oerr, "invalid_scope")
-	// SPEC 4.3: another client's refresh token is invalid_grant.
+	// Another client's refresh token is invalid_grant.
 	_, oerr = e.srv.Refresh(ctx, e.other, first.RefreshToken, "")
 	wantErr(t, "SPEC 4.3 another client", oerr, "invalid_grant")
 
@@ -300,7 +300,7 @@ func TestE2ERefresh(t *testing.T) {
 	if p := e.valid(t, second.AccessToken); p.ScopeString() != "sessions:read" {
 		t.Errorf("narrowed access token scopes = %q", p.ScopeString())
 	}
-	// SPEC 4.3: access tokens issued before stay valid.
+	// Access tokens issued before stay valid.
 	e.valid(t, first.AccessToken)
 
 	third := e.refresh(t, second.RefreshToken, "")
@@ -381,7 +381,7 @@ func TestE2ERevokeAndIntrospect(t *testing.T) {
 		t.Error("SPEC 4.5 another client sees the token active")
 	}
 
-	// SPEC 4.4: another client's revocation is a silent no-op.
+	// Another client's revocation is a silent no-op.
 	if oerr := e.srv.Revoke(ctx, e.other, tr.RefreshToken, "refresh_token"); oerr != nil {
 		t.Fatalf("revoke by another client = %v, want success", oerr)
 	}

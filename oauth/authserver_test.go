@@ -230,7 +230,7 @@ func TestNeedsConsent(t *testing.T) {
 	}
 }
 
-// SPEC 5: while the store is unreachable nothing is issued and nothing is
+// While the store is unreachable nothing is issued and nothing is
 // reported done; every answer is 503 temporarily_unavailable.
 func TestAuthServerStoreDown(t *testing.T) {
 	store := &recordingGrantStore{fail: true}

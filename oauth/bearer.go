@@ -2,8 +2,8 @@ package oauth
 
 import "errors"
 
-// Ways an Authorization header can fail (SPEC 3). ErrNoCredentials is the
-// only one answered without error="invalid_token".
+// Ways an Authorization header can fail (docs/reference.md). ErrNoCredentials
+// is the only one answered without error="invalid_token".
 var (
 	ErrNoCredentials    = errors.New("no Authorization header")
 	ErrBadAuthorization = errors.New("malformed Authorization header")

@@ -7,7 +7,7 @@ import (
 )
 
 func TestBearerTokenNoHeader(t *testing.T) {
-	// SPEC 3: no Authorization header is the only failure answered without
+	// No Authorization header is the only failure answered without
 	// error="invalid_token".
 	for _, tc := range []struct {
 		name   string
@@ -26,7 +26,7 @@ func TestBearerTokenNoHeader(t *testing.T) {
 }
 
 func TestBearerTokenMoreThanOneHeader(t *testing.T) {
-	// SPEC 3: more than one Authorization header is refused as invalid_token.
+	// More than one Authorization header is refused as invalid_token.
 	for _, tc := range []struct {
 		name   string
 		values []string
@@ -131,7 +131,7 @@ func TestBearerTokenRefuses(t *testing.T) {
 }
 
 func TestBearerTokenErrorsAreDistinct(t *testing.T) {
-	// SPEC 3 answers the two differently, so neither may wrap the other.
+	// The guard answers the two differently, so neither may wrap the other.
 	if errors.Is(ErrNoCredentials, ErrBadAuthorization) || errors.Is(ErrBadAuthorization, ErrNoCredentials) {
 		t.Fatal("ErrNoCredentials and ErrBadAuthorization must be distinct")
 	}

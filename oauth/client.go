@@ -22,7 +22,7 @@ type Client struct {
 	// Scopes the client may ask for; empty means every declared scope.
 	Scopes []string
 	// PKCERequired is false only for a confidential client registered with
-	// "pkce optional" (seed 004).
+	// "pkce optional".
 	PKCERequired bool
 }
 
@@ -174,7 +174,7 @@ var dummySecretHash = func() []byte {
 	return sum[:]
 }()
 
-// Authenticate checks a client's credentials (RFC 6749 2.3.1, SPEC 4.1).
+// Authenticate checks a client's credentials (RFC 6749 2.3.1).
 // presented says whether a secret was sent at all, so that an empty secret
 // is still a secret. An unknown client and a wrong secret both get
 // ErrInvalidClient, after the same work. A public client must not send a

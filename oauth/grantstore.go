@@ -114,7 +114,7 @@ type TokenInfo struct {
 
 // GrantStore keeps authorization codes, OAuth tokens and their families,
 // consents and the server key. Single use and rotation are decided inside
-// the store's transactions, never by in-process locks (SPEC 5).
+// the store's transactions, never by in-process locks (docs/operations.md).
 type GrantStore interface {
 	// SaveCode stores a freshly issued code.
 	SaveCode(ctx context.Context, c Code) error

@@ -45,7 +45,7 @@ var (
 	ErrAccessDenied            = &Error{Code: "access_denied", Status: http.StatusForbidden}
 	ErrServerError             = &Error{Code: "server_error", Status: http.StatusInternalServerError}
 	// ErrTemporarilyUnavailable is what a store failure becomes: the client
-	// may retry, and never gets a token or a false success (SPEC 5).
+	// may retry, and never gets a token or a false success (docs/operations.md).
 	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}
 )
 

@@ -41,7 +41,7 @@ func TestErrorStatuses(t *testing.T) {
 		{ErrInvalidScope, "invalid_scope", 400},
 		{ErrUnsupportedResponseType, "unsupported_response_type", 400},
 		{ErrServerError, "server_error", 500},
-		{ErrTemporarilyUnavailable, "temporarily_unavailable", 503}, // SPEC 5
+		{ErrTemporarilyUnavailable, "temporarily_unavailable", 503}, // a store outage (docs/operations.md)
 	}
 	for _, tt := range tests {
 		if tt.err.Code != tt.code || tt.err.Status != tt.status {

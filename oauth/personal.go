@@ -9,7 +9,7 @@ import (
 )
 
 // PersonalTokens issues, rotates and deactivates personal API tokens
-// (SPEC 4.7, seed 001). Each user has at most one.
+// (the api_token endpoint). Each user has at most one.
 type PersonalTokens struct {
 	Store     PersonalTokenStore
 	Validator *Validator

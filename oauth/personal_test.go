@@ -78,7 +78,7 @@ func (f *personalFixture) assertNoTokenLogged(tb testing.TB, texts ...string) {
 }
 
 func TestPersonalIssue(t *testing.T) {
-	// SPEC 4.7: POST activates a tgp_ token carrying personal_token_scopes.
+	// POST activates a tgp_ token carrying personal_token_scopes.
 	f := newPersonalFixture(t)
 	text, rec := f.issue(t, "user-1")
 
@@ -118,7 +118,7 @@ func TestPersonalIssue(t *testing.T) {
 }
 
 func TestPersonalIssueRotates(t *testing.T) {
-	// SPEC 4.7: any earlier personal token of that user stops working at once.
+	// Any earlier personal token of that user stops working at once.
 	f := newPersonalFixture(t)
 	old, _ := f.issue(t, "user-1")
 	mustValidate(t, f.v, old)
@@ -144,7 +144,7 @@ func TestPersonalIssueRotates(t *testing.T) {
 }
 
 func TestPersonalIssueRotatesBeforeCacheSettles(t *testing.T) {
-	// SPEC 4.7: the old token's cache entry may still be in flight at
+	// The old token's cache entry may still be in flight at
 	// rotation; it must stop working at once all the same.
 	//
 	// Regression guard, same cause as TestValidateForgetBeforeCacheSettles.
@@ -161,7 +161,7 @@ func TestPersonalIssueRotatesBeforeCacheSettles(t *testing.T) {
 }
 
 func TestPersonalIssueIsPerUser(t *testing.T) {
-	// SPEC 4.7: each user has at most one token; rotating one user's token
+	// Each user has at most one token; rotating one user's token
 	// leaves other users' tokens alone.
 	f := newPersonalFixture(t)
 	a, _ := f.issue(t, "alice")
@@ -180,7 +180,7 @@ func TestPersonalIssueIsPerUser(t *testing.T) {
 }
 
 func TestPersonalDeactivate(t *testing.T) {
-	// SPEC 4.7: DELETE deactivates; the token stops working at once.
+	// DELETE deactivates; the token stops working at once.
 	f := newPersonalFixture(t)
 	text, _ := f.issue(t, "user-1")
 	mustValidate(t, f.v, text)
@@ -213,7 +213,7 @@ func TestPersonalDeactivate(t *testing.T) {
 }
 
 func TestPersonalStatus(t *testing.T) {
-	// SPEC 4.7: GET reports active, created_at, last_used_at and hint.
+	// GET reports active, created_at, last_used_at and hint.
 	f := newPersonalFixture(t)
 	if rec, ok := f.status(t, "user-1"); ok {
 		t.Fatalf("status before issue = %+v, active; want inactive", rec)
@@ -265,7 +265,7 @@ func TestPersonalStoreErrors(t *testing.T) {
 	if !errors.Is(err, errFakeStoreDown) || ok {
 		t.Fatalf("Status with the store down = %+v, %v, %v; want the store error", st, ok, err)
 	}
-	// Nothing was changed, so the cached token keeps working (SPEC 5).
+	// Nothing was changed, so the cached token keeps working (docs/operations.md).
 	mustValidate(t, f.v, text)
 	f.store.setFailing(false)
 	mustValidate(t, f.v, text)
@@ -284,7 +284,7 @@ func (s wrappedNotFoundStore) PersonalToken(ctx context.Context, userID string) 
 }
 
 func TestPersonalStatusWrappedNotFound(t *testing.T) {
-	// SPEC 4.7: a user without a token gets {"active":false}, not an error.
+	// A user without a token gets {"active":false}, not an error.
 	// The validator treats a wrapped ErrNotFound as "not found"
 	// (errors.Is); Status must too.
 	//
@@ -299,7 +299,7 @@ func TestPersonalStatusWrappedNotFound(t *testing.T) {
 }
 
 func TestPersonalConcurrentIssueLeavesOneToken(t *testing.T) {
-	// SPEC 4.7: concurrent calls leave exactly one active token.
+	// Concurrent calls leave exactly one active token.
 	f := newPersonalFixture(t)
 	const n = 10
 	texts := make([]string, n)
@@ -349,7 +349,7 @@ func TestPersonalConcurrentIssueLeavesOneToken(t *testing.T) {
 }
 
 func TestPersonalConcurrentIssueWhileValidating(t *testing.T) {
-	// SPEC 3 and 4.7: tokens being used while they are rotated away still
+	// Tokens being used while they are rotated away still
 	// end up refused, and exactly one survives.
 	// A regression guard for the Forget-versus-cache-write race (see
 	// TestValidateForgetRacingCacheWriteStress).

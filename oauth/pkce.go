@@ -6,8 +6,9 @@ import (
 	"encoding/base64"
 )
 
-// PKCEMethodS256 is the only code_challenge_method accepted (SPEC 4.2);
-// "plain" would let a stolen authorization request be replayed.
+// PKCEMethodS256 is the only code_challenge_method accepted
+// (docs/reference.md); "plain" would let a stolen authorization request be
+// replayed.
 const PKCEMethodS256 = "S256"
 
 // pkceChallengeLen is the length of BASE64URL(SHA256(verifier)), unpadded.

@@ -35,7 +35,8 @@ func (p *Principal) HasScope(s string) bool {
 }
 
 // FirstMissing returns the first scope of required that p lacks, in the
-// order given (SPEC 3: required_scope names the first missing one).
+// order given (the guard's 403 names the first missing one in
+// required_scope).
 func (p *Principal) FirstMissing(required []string) (string, bool) {
 	for _, s := range required {
 		if !p.HasScope(s) {

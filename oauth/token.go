@@ -9,7 +9,7 @@ import (
 )
 
 // Kind says what a token is for. A token of one kind is never accepted where
-// another kind is expected (SPEC 2), so the kind is part of the token text.
+// another kind is expected, so the kind is part of the token text.
 type Kind byte
 
 // The token kinds, named by the letter of their prefix.

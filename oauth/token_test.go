@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// Reference implementation of the token layout (SPEC 2), written
+// Reference implementation of the token layout, written
 // independently of token.go so the tests do not check the code against
 // itself: "tg" + kind + "_" + base64url(32 random bytes) + base64url(big-endian
 // CRC-32C of everything before).
@@ -87,7 +87,7 @@ var allKinds = []struct {
 }
 
 func TestTokenLenIsPrefixBodyAndChecksum(t *testing.T) {
-	// SPEC 2: 256 random bits (43 base64url characters) plus a checksum.
+	// 256 random bits (43 base64url characters) plus a checksum.
 	if TokenLen != 4+43+6 {
 		t.Fatalf("TokenLen = %d, want %d", TokenLen, 4+43+6)
 	}
@@ -122,7 +122,7 @@ func TestNewToken(t *testing.T) {
 }
 
 func TestNewTokenTwoTokensDiffer(t *testing.T) {
-	// SPEC 2: every token carries at least 256 bits from crypto/rand.
+	// Every token carries at least 256 bits from crypto/rand.
 	const n = 1000
 	seenText := make(map[string]bool, n)
 	seenBody := make(map[string]bool, n)
@@ -143,7 +143,7 @@ func TestNewTokenTwoTokensDiffer(t *testing.T) {
 }
 
 func TestTokenKindString(t *testing.T) {
-	// SPEC 3: X-Authenticated-Token-Type is "oauth" or "personal".
+	// X-Authenticated-Token-Type is "oauth" or "personal".
 	for _, tc := range allKinds {
 		if got := tc.kind.String(); got != tc.name {
 			t.Errorf("Kind(%q).String() = %q, want %q", tc.kind, got, tc.name)
@@ -264,7 +264,7 @@ func TestParseTokenRefusesNonCanonicalTrailingBits(t *testing.T) {
 }
 
 func TestParseTokenChecksumCatchesEverySingleCharacterChange(t *testing.T) {
-	// SPEC 2: a mistyped token is refused without touching the store. Change
+	// A mistyped token is refused without touching the store. Change
 	// every position of real tokens to every other base64url character (and
 	// every other kind letter), and expect a refusal each time.
 	for _, tc := range allKinds {
@@ -333,7 +333,7 @@ func TestParseTokenAllocatesNothing(t *testing.T) {
 }
 
 func TestHashToken(t *testing.T) {
-	// SPEC 2: the store keeps only a hash of each token.
+	// The store keeps only a hash of each token.
 	text, h := mustNewToken(t, KindRefresh)
 	if got := HashToken(text); got != h {
 		t.Errorf("HashToken not stable: %x then %x", h, got)
@@ -355,7 +355,7 @@ func TestHashToken(t *testing.T) {
 }
 
 func TestTokenHint(t *testing.T) {
-	// SPEC 4.7: the hint looks like "tgp_abcd".
+	// The hint looks like "tgp_abcd".
 	real, _ := mustNewToken(t, KindPersonal)
 	cases := []struct {
 		name, text, want string

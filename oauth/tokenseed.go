@@ -22,8 +22,8 @@ func TokenFromSeed(k Kind, seed [32]byte) string {
 // DeriveRotatedPair returns the access and refresh token texts issued when
 // refresh token oldRefresh is rotated: HMAC-SHA256 under the server key of
 // the presented token. A retry within refresh_grace recomputes the same pair
-// from the same presented token (SPEC 4.3), so the store never needs to keep
-// a token in clear; without the server key nobody can compute it.
+// from the same presented token (docs/reference.md), so the store never needs
+// to keep a token in clear; without the server key nobody can compute it.
 func DeriveRotatedPair(serverKey []byte, oldRefresh string) (access, refresh string) {
 	return TokenFromSeed(KindAccess, deriveSeed(serverKey, "access", oldRefresh)),
 		TokenFromSeed(KindRefresh, deriveSeed(serverKey, "refresh", oldRefresh))

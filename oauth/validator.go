@@ -12,7 +12,7 @@ import (
 )
 
 // Validation failures. The guard maps ErrInvalidToken to 401 and
-// ErrUnavailable to 503 (SPEC 3).
+// ErrUnavailable to 503 (docs/reference.md).
 var (
 	ErrInvalidToken = errors.New("invalid token")
 	ErrUnavailable  = errors.New("token store unavailable")
@@ -30,7 +30,7 @@ type CacheConfig struct {
 	MaxEntries int64
 	// TTL is how long a look-up is trusted without asking the store again;
 	// default 5m. It is also how long a cached token keeps working while
-	// the store cannot be reached (SPEC 5).
+	// the store cannot be reached (docs/operations.md).
 	TTL time.Duration
 }
 

@@ -164,7 +164,7 @@ func TestValidateAccessTokenFromStore(t *testing.T) {
 }
 
 func TestValidateServesRepeatsFromCache(t *testing.T) {
-	// SPEC 5: a bounded in-memory cache sits in front of the store.
+	// A bounded in-memory cache sits in front of the store.
 	s := newFakeTokenStore()
 	v := newValidatorForTest(t, s, CacheConfig{}, nil)
 	for _, k := range []Kind{KindAccess, KindPersonal} {
@@ -202,7 +202,7 @@ func TestValidateServesRepeatsFromCacheWithoutWaiting(t *testing.T) {
 }
 
 func TestValidateMalformedTokenCostsNoLookup(t *testing.T) {
-	// SPEC 2: a malformed or mistyped token is refused without touching the store.
+	// A malformed or mistyped token is refused without touching the store.
 	s := newFakeTokenStore()
 	v := newValidatorForTest(t, s, CacheConfig{}, nil)
 	real, _ := s.issue(KindAccess, Principal{UserID: "u", Kind: KindAccess})
@@ -230,7 +230,7 @@ func TestValidateMalformedTokenCostsNoLookup(t *testing.T) {
 }
 
 func TestValidateOtherKindsCostNoLookup(t *testing.T) {
-	// SPEC 2: a refresh token (or a code) is not a bearer token, even when the
+	// A refresh token (or a code) is not a bearer token, even when the
 	// store knows it.
 	s := newFakeTokenStore()
 	v := newValidatorForTest(t, s, CacheConfig{}, nil)
@@ -279,7 +279,7 @@ func TestValidateUnknownTokenBoundedLookupsWithoutWaiting(t *testing.T) {
 }
 
 func TestValidateStoreDownUncachedIsUnavailable(t *testing.T) {
-	// SPEC 3 and 5: the store cannot be reached and the token is not cached
+	// The store cannot be reached and the token is not cached
 	// → 503, never 401; recovery needs no restart.
 	s := newFakeTokenStore()
 	v := newValidatorForTest(t, s, CacheConfig{}, nil)
@@ -305,7 +305,7 @@ func TestValidateStoreDownUncachedIsUnavailable(t *testing.T) {
 }
 
 func TestValidateStoreDownCachedStillValid(t *testing.T) {
-	// SPEC 5: while the store is unreachable a cached token keeps working.
+	// While the store is unreachable a cached token keeps working.
 	s := newFakeTokenStore()
 	v := newValidatorForTest(t, s, CacheConfig{}, nil)
 	access, _ := s.issue(KindAccess, Principal{UserID: "a", Kind: KindAccess})
@@ -329,7 +329,7 @@ func TestValidateStoreDownCachedStillValid(t *testing.T) {
 }
 
 func TestValidateStoreDownCachedForAtMostTTL(t *testing.T) {
-	// SPEC 5: a cached token keeps working for at most the cache ttl after
+	// A cached token keeps working for at most the cache ttl after
 	// the store was last heard from, then gets 503 like an uncached token,
 	// never 401.
 	s := newFakeTokenStore()
@@ -350,7 +350,7 @@ func TestValidateStoreDownCachedForAtMostTTL(t *testing.T) {
 }
 
 func TestValidateForgetAsksStoreAgain(t *testing.T) {
-	// SPEC 3: revocation is immediate on the instance that served it.
+	// Revocation is immediate on the instance that served it.
 	s := newFakeTokenStore()
 	v := newValidatorForTest(t, s, CacheConfig{}, nil)
 	text, h := s.issue(KindAccess, Principal{UserID: "u", Kind: KindAccess})
@@ -378,7 +378,7 @@ func TestValidateForgetAsksStoreAgain(t *testing.T) {
 }
 
 func TestValidateForgetBeforeCacheSettles(t *testing.T) {
-	// SPEC 3: the cache write from the first use may still be in flight
+	// The cache write from the first use may still be in flight
 	// when the token is revoked; the very next call must still be refused.
 	//
 	// Regression guard: Forget's Del removes the entry from ristretto's map
@@ -430,7 +430,7 @@ func TestValidateRevocationDuringLookupIsNotCached(t *testing.T) {
 }
 
 func TestValidateForgetRacingCacheWriteStress(t *testing.T) {
-	// SPEC 3: revocation is immediate. A Forget that lands between
+	// Revocation is immediate. A Forget that lands between
 	// Validate's revocation-counter check and its cache write must still win.
 	//
 	// The window between Validate's revocation-counter check and its cache
@@ -477,7 +477,7 @@ func TestValidateForgetRacingCacheWriteStress(t *testing.T) {
 var spinSink atomic.Int64
 
 func TestValidateForgetAll(t *testing.T) {
-	// SPEC 5: after losing revocations the instance drops its whole cache.
+	// After losing revocations the instance drops its whole cache.
 	s := newFakeTokenStore()
 	v := newValidatorForTest(t, s, CacheConfig{}, nil)
 	a, ha := s.issue(KindAccess, Principal{UserID: "a", Kind: KindAccess})
@@ -537,7 +537,7 @@ func TestValidateExpiredPrincipal(t *testing.T) {
 }
 
 func TestValidateCachedTokenExpires(t *testing.T) {
-	// SPEC 2: an access token stops working at its expiry even while cached.
+	// An access token stops working at its expiry even while cached.
 	s := newFakeTokenStore()
 	clk := newTestClock()
 	v := newValidatorForTest(t, s, CacheConfig{TTL: 2 * time.Hour}, clk)
@@ -584,7 +584,7 @@ func TestNewValidatorRefusesTTLBeyondLimit(t *testing.T) {
 }
 
 func TestValidateTouchesPersonalToken(t *testing.T) {
-	// SPEC 4.7: GET reports last_used_at; the validator records uses at most
+	// GET reports last_used_at; the validator records uses at most
 	// once per touchInterval, off the request path.
 	s := newFakeTokenStore()
 	clk := newTestClock()
@@ -763,7 +763,7 @@ func TestPrincipalHasScope(t *testing.T) {
 }
 
 func TestPrincipalFirstMissing(t *testing.T) {
-	// SPEC 3: required_scope names the first missing scope in the order
+	// required_scope names the first missing scope in the order
 	// configured.
 	p := &Principal{Scopes: []string{"b", "d"}}
 	for _, tc := range []struct {
@@ -788,7 +788,7 @@ func TestPrincipalFirstMissing(t *testing.T) {
 }
 
 func TestPrincipalScopeString(t *testing.T) {
-	// SPEC 3: X-Authenticated-Scope is space-separated, in granted order.
+	// X-Authenticated-Scope is space-separated, in granted order.
 	for _, tc := range []struct {
 		scopes []string
 		want   string

@@ -164,7 +164,7 @@ func testGrantExchange(t *testing.T, s oauth.Store) {
 		t.Errorf("principal = %+v", p)
 	}
 	assertUTC(t, "ExpiresAt", p.ExpiresAt, pair.Access.ExpiresAt)
-	// A refresh token is not a bearer token (SPEC 2).
+	// A refresh token is not a bearer token.
 	assertNotFound(t, s, oauth.KindAccess, pair.Refresh.Hash)
 	assertNotFound(t, s, oauth.KindRefresh, pair.Refresh.Hash)
 }
@@ -280,7 +280,7 @@ func testGrantRotate(t *testing.T, s oauth.Store) {
 	}
 	assertUTC(t, "FamilyCreatedAt", seen.FamilyCreatedAt, grantNow)
 	mustAccess(t, s, next.Access.Hash)
-	// SPEC 4.3: access tokens issued before stay valid until they expire.
+	// Access tokens issued before stay valid until they expire.
 	mustAccess(t, s, pair.Access.Hash)
 	// The new refresh token rotates in turn.
 	if _, err := s.RotateRefresh(context.Background(), next.Refresh.Hash, "app", grantNow.Add(2*time.Minute), 0, passGrant, newPair(t, grantNow, nil)); err != nil {
@@ -465,7 +465,7 @@ func testGrantRevoke(t *testing.T, s oauth.Store) {
 	if _, err := s.RotateRefresh(ctx, pair.Refresh.Hash, "app", grantNow, 0, passGrant, next); err != nil {
 		t.Fatal(err)
 	}
-	// RFC 7009 2.1 / SPEC 4.4: another client's token is left alone.
+	// RFC 7009 2.1: another client's token is left alone.
 	if got, err := s.RevokeToken(ctx, next.Refresh.Hash, "other", grantNow); err != nil || len(got) != 0 {
 		t.Fatalf("revoke by another client = %x, %v", got, err)
 	}
@@ -685,7 +685,7 @@ func testGrantConcurrentFamilyRevocation(t *testing.T, s oauth.Store) {
 	}
 }
 
-// SPEC 5: access tokens revoked through one instance, alone or with their
+// Access tokens revoked through one instance, alone or with their
 // family, reach the other instances through LISTEN/NOTIFY, and only once
 // the revocation commits.
 func TestPostgresGrantRevocationsNotify(t *testing.T) {

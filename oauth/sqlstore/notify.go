@@ -12,7 +12,7 @@ import (
 )
 
 // revocationChannel carries the hex SHA-256 of every token revoked through
-// any instance sharing the database (SPEC 5).
+// any instance sharing the database (docs/operations.md).
 const revocationChannel = "tokengate_revocations"
 
 // listenerApplicationName names the listening session in pg_stat_activity,

@@ -52,7 +52,7 @@ func postgresMigrationVersions(t *testing.T, s *Postgres) []int {
 }
 
 // Instances of a cluster start at once and all migrate the same fresh
-// database (SPEC 5).
+// database (docs/operations.md).
 func TestPostgresConcurrentMigrations(t *testing.T) {
 	dsn := pgtest.Start(t)
 	const instances = 3
@@ -207,8 +207,9 @@ func waitListening(t *testing.T, w *revocationWatch) {
 	waitFor(t, 10*time.Second, "listening connection up", func() bool { return w.resetCount() >= 1 })
 }
 
-// Revocations made through one instance reach the others (SPEC 5), and a
-// lost listening connection is re-established and reported with reset.
+// Revocations made through one instance reach the others
+// (docs/operations.md), and a lost listening connection is re-established and
+// reported with reset.
 func TestPostgresWatchRevocations(t *testing.T) {
 	dsn := pgtest.Start(t)
 	watcher := openPostgresAt(t, dsn)

@@ -62,7 +62,8 @@ func assertAllMigrations(t *testing.T, got []int, ms []migration) {
 }
 
 // A restart, or the next config during caddy reload, reopens the file: the
-// data must be there and the migrations must not run twice (SPEC 5).
+// data must be there and the migrations must not run twice
+// (docs/operations.md).
 func TestSQLiteReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokengate.db")
 	first, err := OpenSQLite(context.Background(), path)

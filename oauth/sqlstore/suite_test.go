@@ -129,7 +129,7 @@ func testIssueThenLookup(t *testing.T, open openStore) {
 	if p.ClientID != "" || !p.ExpiresAt.IsZero() {
 		t.Errorf("ClientID = %q, ExpiresAt = %v; want both empty for a personal token", p.ClientID, p.ExpiresAt)
 	}
-	// SPEC 2: a token of one kind is never accepted as another.
+	// A token of one kind is never accepted as another.
 	assertNotFound(t, s, oauth.KindAccess, pt.Hash)
 }
 
@@ -405,7 +405,7 @@ func testCanceledContext(t *testing.T, open openStore) {
 
 // testClosedStore checks that a store that cannot answer says so, rather
 // than reporting the token unknown: the validator turns ErrNotFound into
-// 401 but any other error into 503 (SPEC 5).
+// 401 but any other error into 503 (docs/operations.md).
 func testClosedStore(t *testing.T, open openStore) {
 	s := open(t)
 	if err := s.Close(); err != nil {

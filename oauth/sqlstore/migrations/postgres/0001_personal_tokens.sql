@@ -1,4 +1,4 @@
--- Each user's single personal API token (SPEC 4.7).
+-- Each user's single personal API token (docs/reference.md).
 CREATE TABLE personal_tokens (
 	user_id      text        NOT NULL PRIMARY KEY,
 	token_hash   bytea       NOT NULL UNIQUE CHECK (octet_length(token_hash) = 32),

@@ -1,5 +1,5 @@
--- OAuth authorization codes, tokens, their refresh families and consents
--- (SPEC 2, 4.2, 4.3). Codes and tokens are kept by SHA-256 only.
+-- OAuth authorization codes, tokens, their refresh families and consents.
+-- Codes and tokens are kept by SHA-256 only.
 CREATE TABLE oauth_codes (
 	code_hash    bytea       NOT NULL PRIMARY KEY CHECK (octet_length(code_hash) = 32),
 	client_id    text        NOT NULL,

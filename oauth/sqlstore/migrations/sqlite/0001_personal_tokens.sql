@@ -1,4 +1,4 @@
--- Each user's single personal API token (SPEC 4.7). Times are unix
+-- Each user's single personal API token (docs/reference.md). Times are unix
 -- microseconds, UTC, the same precision PostgreSQL keeps.
 CREATE TABLE personal_tokens (
 	user_id      TEXT    NOT NULL PRIMARY KEY,

@@ -1,6 +1,6 @@
--- OAuth authorization codes, tokens, their refresh families and consents
--- (SPEC 2, 4.2, 4.3). Codes and tokens are kept by SHA-256 only. Times are
--- unix microseconds, UTC.
+-- OAuth authorization codes, tokens, their refresh families and consents.
+-- Codes and tokens are kept by SHA-256 only. Times are unix microseconds,
+-- UTC.
 CREATE TABLE oauth_codes (
 	code_hash    BLOB    NOT NULL PRIMARY KEY CHECK (length(code_hash) = 32),
 	client_id    TEXT    NOT NULL,
