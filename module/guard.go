@@ -35,6 +35,7 @@ type Guard struct {
 
 	app      *App
 	upstream *upstreamSigner
+	metrics  *gatewayMetrics
 	logger   *zap.Logger
 }
 
@@ -54,6 +55,7 @@ func (g *Guard) Provision(ctx caddy.Context) error {
 		return err
 	}
 	g.app = app
+	g.metrics = app.metrics
 	for m := range g.Methods {
 		if m != "*" && m != strings.ToUpper(m) {
 			return fmt.Errorf("tokengate: method %q must be written in upper case", m)
@@ -91,29 +93,36 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		return next.ServeHTTP(w, r)
 	}
 	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
+		g.metrics.validation(validationInvalid)
 		return denyTokenInURL(w)
 	}
 	text, err := oauth.BearerToken(r.Header["Authorization"])
 	if err != nil {
+		g.metrics.validation(validationInvalid)
 		return denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials))
 	}
 	p, err := g.app.state.validator.Validate(r.Context(), text)
 	if err != nil {
 		if errors.Is(err, oauth.ErrUnavailable) {
+			g.metrics.validation(validationUnavailable)
 			if ce := g.logger.Check(zap.WarnLevel, "token store unavailable"); ce != nil {
 				ce.Write(zap.Error(err))
 			}
 			return denyUnavailable(w)
 		}
+		g.metrics.validation(validationInvalid)
 		return denyUnauthenticated(w, true)
 	}
 	required, ok := g.requiredScopes(r.Method)
 	if !ok {
+		g.metrics.validation(validationInsufficientScope)
 		return denyScope(w, "")
 	}
 	if missing, lacks := p.FirstMissing(required); lacks {
+		g.metrics.validation(validationInsufficientScope)
 		return denyScope(w, missing)
 	}
+	g.metrics.validation(validationOK)
 
 	setIdentity(r, &p)
 	if g.upstream != nil {
