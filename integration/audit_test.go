@@ -83,6 +83,12 @@ func TestAuditAndLogSecrecy(t *testing.T) {
 	access, refresh := exchangeCode(t, g, code, verifier)
 	keep(verifier, code, access, refresh)
 	do(t, "GET", chargers, "", "Authorization", "Bearer "+access)
+	// Tokens in the URL are refused, and kept out of the access log.
+	for _, q := range []string{"access_token=" + access + "&page=2", "token=" + url.QueryEscape(access)} {
+		if r := do(t, "GET", chargers+"?"+q, ""); r.status != 401 {
+			t.Fatalf("token in the URL: %d", r.status)
+		}
+	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}
 	r := tokenRequest(t, g, form, basicAuth("home-app", homeSecret)...)
 	if r.status != 200 {
@@ -142,7 +148,22 @@ func TestAuditAndLogSecrecy(t *testing.T) {
 
 	// No line of any logger, at any level, nor of the access log, holds a
 	// secret of the flow, or the part of a token after its prefix.
-	if all, accessLines := logLines(t, allFile), logLines(t, accessFile); len(all) == 0 || len(accessLines) == 0 {
+	accessLines := logLines(t, accessFile)
+	var redacted []string
+	for _, l := range accessLines {
+		req, _ := l["request"].(map[string]any)
+		if uri, _ := req["uri"].(string); strings.Contains(uri, "REDACTED") {
+			redacted = append(redacted, uri)
+			if l["status"] != float64(401) || l["msg"] != "handled request" {
+				t.Errorf("redacted access log line: %v", l)
+			}
+		}
+	}
+	wantRedacted := []string{"/functions/v1/api/chargers?access_token=REDACTED&page=2", "/functions/v1/api/chargers?token=REDACTED"}
+	if !slices.Equal(redacted, wantRedacted) {
+		t.Errorf("access log lines of the refused URLs: %q, want %q", redacted, wantRedacted)
+	}
+	if all := logLines(t, allFile); len(all) == 0 || len(accessLines) == 0 {
 		t.Fatalf("%d lines in the DEBUG log, %d in the access log: the logs were not written", len(all), len(accessLines))
 	} else {
 		t.Logf("%d audit lines, %d lines in the DEBUG log, %d in the access log", len(got), len(all), len(accessLines))

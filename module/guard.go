@@ -37,6 +37,9 @@ type Guard struct {
 	upstream *upstreamSigner
 	metrics  *gatewayMetrics
 	logger   *zap.Logger
+	// accessLog writes the access log entries of refused requests whose
+	// URL held a token.
+	accessLog *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -50,6 +53,7 @@ func (Guard) CaddyModule() caddy.ModuleInfo {
 // Provision finds the tokengate app and checks the rules against it.
 func (g *Guard) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
+	g.accessLog = ctx.Logger(accessLogName{})
 	app, err := tokengateApp(ctx, "tokengate directive")
 	if err != nil {
 		return err
@@ -94,7 +98,9 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
 		g.metrics.validation(validationInvalid)
-		return denyTokenInURL(w)
+		err := denyTokenInURL(w)
+		logRefusedURLToken(g.accessLog, w, r, http.StatusUnauthorized, len(bodyTokenInURL))
+		return err
 	}
 	text, err := oauth.BearerToken(r.Header["Authorization"])
 	if err != nil {
