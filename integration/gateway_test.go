@@ -98,6 +98,15 @@ func startGateway(t *testing.T, database, extra string) *gateway {
 // startGatewayWith is startGateway with more global options.
 func startGatewayWith(t *testing.T, database, extra, globalOptions string) *gateway {
 	t.Helper()
+	g := newGateway(t, database, extra, globalOptions)
+	g.start(t)
+	return g
+}
+
+// newGateway makes the backends and the Caddyfile of a gateway, which
+// start then runs.
+func newGateway(t *testing.T, database, extra, globalOptions string) *gateway {
+	t.Helper()
 	g := &gateway{
 		chargers: newBackend(t, "chargers"),
 		sessions: newBackend(t, "sessions"),
@@ -109,10 +118,15 @@ func startGatewayWith(t *testing.T, database, extra, globalOptions string) *gate
 	g.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	g.caddyfile = fmt.Sprintf(gatewayCaddyfile, port, database,
 		g.chargers.hostPort(), g.sessions.hostPort(), g.energy.hostPort(), g.other.hostPort(), extra, globalOptions)
+	return g
+}
+
+// start loads the gateway's Caddyfile and waits until it serves.
+func (g *gateway) start(t *testing.T) {
+	t.Helper()
 	loadCaddyfile(t, g.caddyfile)
 	t.Cleanup(func() { stopCaddy(t) })
 	waitReady(t, g.base+"/")
-	return g
 }
 
 // personalToken activates a personal token for user through the api_token

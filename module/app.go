@@ -57,6 +57,8 @@ type App struct {
 	users    *oauth.UserVerifier
 	auth     *oauth.AuthServer
 	personal *oauth.PersonalTokens
+	metrics  *gatewayMetrics
+	audit    auditLog
 	logger   *zap.Logger
 }
 
@@ -72,6 +74,11 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // reload, reuses) the store and the validation cache.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.audit = auditLog{logger: a.logger.Named(auditLoggerName)}
+	a.metrics = tokengateMetrics()
+	if err := a.metrics.register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("tokengate: registering metrics: %w", err)
+	}
 	repl := caddy.NewReplacer()
 
 	if a.CodeTTL == 0 {
@@ -99,7 +106,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		cache.TTL = time.Duration(a.Cache.TTL)
 	}
 	a.stateKey = db.poolKey(cache)
-	state, err := loadSharedState(ctx, a.stateKey, db, cache)
+	state, err := loadSharedState(ctx, a.stateKey, db, cache, a.metrics)
 	if err != nil {
 		a.stateKey = ""
 		return fmt.Errorf("tokengate: opening %s store: %w", db.driver, err)
@@ -120,7 +127,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Store:     state.store,
 		Validator: state.validator,
 		Scopes:    a.PersonalTokenScopes,
-		Logger:    a.logger,
+		Metrics:   a.metrics,
+		Audit:     a.audit,
 	}
 	return nil
 }

@@ -113,6 +113,7 @@ func (e *Endpoints) serveConsentDecision(w http.ResponseWriter, r *http.Request)
 	case "approve":
 		return e.issuePageCode(w, r, p, user)
 	case "deny":
+		e.app.audit.Audit(r.Context(), oauth.AuditEvent{Message: oauth.AuditAuthorizationDenied, UserID: user, ClientID: p.ClientID, Scopes: strings.Fields(p.Scope)})
 		return e.pageRedirectError(w, p, oauth.ErrAccessDenied.WithDescription("the user denied the request"))
 	}
 	return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", "Choose Approve or Deny.")

@@ -58,5 +58,7 @@ func (a *App) newAuthServer(repl *caddy.Replacer) (*oauth.AuthServer, error) {
 		RefreshMaxAge: time.Duration(a.RefreshMaxAge),
 		RefreshGrace:  time.Duration(a.RefreshGrace),
 		Logger:        a.logger,
+		Metrics:       a.metrics,
+		Audit:         a.audit,
 	}, nil
 }

@@ -36,7 +36,11 @@ type Guard struct {
 
 	app      *App
 	upstream *upstreamSigner
+	metrics  *gatewayMetrics
 	logger   *zap.Logger
+	// accessLog writes the access log entries of refused requests whose
+	// URL held a token.
+	accessLog *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -50,11 +54,13 @@ func (Guard) CaddyModule() caddy.ModuleInfo {
 // Provision finds the tokengate app and checks the rules against it.
 func (g *Guard) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
+	g.accessLog = ctx.Logger(accessLogName{})
 	app, err := tokengateApp(ctx, "tokengate directive")
 	if err != nil {
 		return err
 	}
 	g.app = app
+	g.metrics = app.metrics
 	for m := range g.Methods {
 		if m != "*" && m != strings.ToUpper(m) {
 			return fmt.Errorf("tokengate: method %q must be written in upper case", m)
@@ -92,29 +98,38 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		return next.ServeHTTP(w, r)
 	}
 	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
-		return denyTokenInURL(w)
+		g.metrics.validation(validationInvalid)
+		err := denyTokenInURL(w)
+		logRefusedURLToken(g.accessLog, w, r, http.StatusUnauthorized, len(bodyTokenInURL))
+		return err
 	}
 	text, err := oauth.BearerToken(r.Header["Authorization"])
 	if err != nil {
+		g.metrics.validation(validationInvalid)
 		return denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials))
 	}
 	p, err := g.app.state.validator.Validate(r.Context(), text)
 	if err != nil {
 		if errors.Is(err, oauth.ErrUnavailable) {
+			g.metrics.validation(validationUnavailable)
 			if ce := g.logger.Check(zap.WarnLevel, "token store unavailable"); ce != nil {
 				ce.Write(zap.Error(err))
 			}
 			return denyUnavailable(w)
 		}
+		g.metrics.validation(validationInvalid)
 		return denyUnauthenticated(w, true)
 	}
 	required, ok := g.requiredScopes(r.Method)
 	if !ok {
+		g.metrics.validation(validationInsufficientScope)
 		return denyScope(w, "")
 	}
 	if missing, lacks := p.FirstMissing(required); lacks {
+		g.metrics.validation(validationInsufficientScope)
 		return denyScope(w, missing)
 	}
+	g.metrics.validation(validationOK)
 
 	setIdentity(r, &p)
 	if g.upstream != nil {

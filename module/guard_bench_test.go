@@ -67,12 +67,14 @@ func newBenchGuard(b *testing.B) (*Guard, string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(v.Close)
+	v.SetMetrics(tokengateMetrics())
 	if _, err := v.Validate(context.Background(), text); err != nil {
 		b.Fatal(err)
 	}
 	g := &Guard{
 		Methods: map[string][]string{"*": {"energy:read"}},
 		app:     &App{state: &sharedState{store: nil, validator: v}},
+		metrics: tokengateMetrics(),
 		logger:  zap.NewNop(),
 	}
 	return g, text

@@ -43,7 +43,7 @@ func (d databaseTarget) poolKey(c oauth.CacheConfig) string {
 	return fmt.Sprintf("%s:%s:%d:%d", d.driver, hex.EncodeToString(sum[:8]), c.MaxEntries, c.TTL)
 }
 
-func loadSharedState(ctx caddy.Context, key string, db databaseTarget, cache oauth.CacheConfig) (*sharedState, error) {
+func loadSharedState(ctx caddy.Context, key string, db databaseTarget, cache oauth.CacheConfig, metrics oauth.Metrics) (*sharedState, error) {
 	val, _, err := sharedStates.LoadOrNew(key, func() (caddy.Destructor, error) {
 		store, err := sqlstore.Open(ctx, db.driver, db.location)
 		if err != nil {
@@ -54,6 +54,7 @@ func loadSharedState(ctx caddy.Context, key string, db databaseTarget, cache oau
 			store.Close()
 			return nil, err
 		}
+		validator.SetMetrics(metrics)
 		watchCtx, stop := context.WithCancel(context.Background())
 		s := &sharedState{store: store, validator: validator, stopWatcher: stop, watcherDone: make(chan struct{})}
 		logger := ctx.Logger()

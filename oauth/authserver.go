@@ -44,7 +44,11 @@ type AuthServer struct {
 	// is the refresh_grace option.
 	CodeTTL, AccessTTL, RefreshTTL, RefreshMaxAge, RefreshGrace time.Duration
 	Logger                                                      *zap.Logger
-	Now                                                         func() time.Time
+	// Metrics and Audit hear of tokens issued, reuse detected and store
+	// calls made; nil means none.
+	Metrics Metrics
+	Audit   Auditor
+	Now     func() time.Time
 
 	keyMu sync.Mutex
 	key   []byte
@@ -125,9 +129,7 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 		s.logger().Error("saving authorization code failed", zap.String("client_id", c.ID), zap.String("user_id", r.UserID), zap.Error(e))
 		return "", ErrTemporarilyUnavailable, true
 	}
-	s.logger().Info("authorization code issued",
-		zap.String("client_id", c.ID), zap.String("user_id", r.UserID),
-		zap.String("family_id", family), zap.Strings("scopes", scopes))
+	s.audit(ctx, AuditEvent{Message: AuditAuthorizationGranted, UserID: r.UserID, ClientID: c.ID, Scopes: scopes})
 	return text, nil, false
 }
 
@@ -230,13 +232,14 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	start := time.Now()
 	c, err := s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
-	if oerr := s.grantStoreError(err, failure, badCode, client, "authorization code", "code exchange failed"); oerr != nil {
+	timeStoreCall(s.metrics(), OpExchange, start)
+	if oerr := s.grantStoreError(ctx, err, failure, badCode, client, "authorization code", "code exchange failed"); oerr != nil {
 		return TokenResponse{}, oerr
 	}
-	s.logger().Info("authorization code exchanged",
-		zap.String("client_id", c.ClientID), zap.String("user_id", c.UserID),
-		zap.String("family_id", c.FamilyID), zap.Strings("scopes", c.Scopes))
+	s.metrics().TokenIssued(GrantAuthorizationCode)
+	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, UserID: c.UserID, ClientID: c.ClientID, Grant: GrantAuthorizationCode, Scopes: c.Scopes})
 	return TokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
@@ -298,17 +301,20 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		}
 		return nil
 	}
+	start := time.Now()
 	rot, err := s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
-	if oerr := s.grantStoreError(err, failure, badToken, client, "refresh token", "refresh failed"); oerr != nil {
+	timeStoreCall(s.metrics(), OpRefresh, start)
+	if oerr := s.grantStoreError(ctx, err, failure, badToken, client, "refresh token", "refresh failed"); oerr != nil {
 		return TokenResponse{}, oerr
 	}
-	msg := "refresh token rotated"
 	if rot.Replay {
-		msg = "refresh token replayed within grace"
+		// The same pair as the first time: no new token was issued.
+		s.logger().Debug("refresh token presented again within grace",
+			zap.String("client_id", client.ID), zap.String("user_id", rot.UserID), zap.String("family_id", rot.FamilyID))
+	} else {
+		s.metrics().TokenIssued(GrantRefreshToken)
+		s.audit(ctx, AuditEvent{Message: AuditTokenRefreshed, UserID: rot.UserID, ClientID: client.ID, Grant: GrantRefreshToken, Scopes: rot.Scopes})
 	}
-	s.logger().Info(msg,
-		zap.String("client_id", client.ID), zap.String("user_id", rot.UserID),
-		zap.String("family_id", rot.FamilyID), zap.Strings("scopes", rot.Scopes))
 	expiresIn := int64(rot.AccessExpiresAt.Sub(now).Round(time.Second) / time.Second)
 	if expiresIn < 0 {
 		expiresIn = 0
@@ -341,15 +347,16 @@ func (s *AuthServer) Revoke(ctx context.Context, client *Client, token, hint str
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	start := time.Now()
 	revoked, err := s.Store.RevokeToken(ctx, HashToken(token), client.ID, s.now())
+	timeStoreCall(s.metrics(), OpRevoke, start)
 	if err != nil {
 		s.logger().Error("revocation failed", zap.String("client_id", client.ID), zap.Error(err))
 		return ErrTemporarilyUnavailable
 	}
 	s.forget(revoked)
 	if len(revoked) > 0 || k == KindRefresh {
-		s.logger().Info("token revoked", zap.String("client_id", client.ID),
-			zap.String("token_type", k.String()), zap.Int("access_tokens_revoked", len(revoked)))
+		s.audit(ctx, AuditEvent{Message: AuditTokenRevoked, ClientID: client.ID})
 	}
 	return nil
 }
@@ -396,7 +403,7 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 // check's own refusal (failure), an unknown grant (bad), reuse of a grant
 // already used (its family is revoked: forget its tokens, log it, answer
 // bad), or an outage (RFC 6749 5.2 temporarily_unavailable).
-func (s *AuthServer) grantStoreError(err error, failure, bad *Error, client *Client, grant, outage string) *Error {
+func (s *AuthServer) grantStoreError(ctx context.Context, err error, failure, bad *Error, client *Client, grant, outage string) *Error {
 	var reuse *ReuseError
 	switch {
 	case err == nil:
@@ -407,9 +414,14 @@ func (s *AuthServer) grantStoreError(err error, failure, bad *Error, client *Cli
 		return bad
 	case errors.As(err, &reuse):
 		s.forget(reuse.Revoked)
-		s.logger().Warn(grant+" reused; family revoked",
-			zap.String("client_id", reuse.ClientID), zap.String("user_id", reuse.UserID),
-			zap.String("family_id", reuse.FamilyID), zap.String("presented_by", client.ID))
+		if grant == "refresh token" {
+			s.metrics().RefreshReuse()
+			s.audit(ctx, AuditEvent{Message: AuditRefreshReuse, UserID: reuse.UserID, ClientID: reuse.ClientID, Grant: GrantRefreshToken, Warning: true})
+		} else {
+			s.logger().Warn(grant+" reused; family revoked",
+				zap.String("client_id", reuse.ClientID), zap.String("user_id", reuse.UserID),
+				zap.String("family_id", reuse.FamilyID), zap.String("presented_by", client.ID))
+		}
 		return bad
 	case errors.Is(err, context.Canceled):
 		// The client hung up before the store was reached: nothing was
@@ -474,6 +486,12 @@ func (s *AuthServer) now() time.Time {
 		return s.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+func (s *AuthServer) metrics() Metrics { return metricsOrNone(s.Metrics) }
+
+func (s *AuthServer) audit(ctx context.Context, e AuditEvent) {
+	auditorOrNone(s.Audit).Audit(ctx, e)
 }
 
 func (s *AuthServer) logger() *zap.Logger {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"go.uber.org/zap"
 )
 
 // PersonalTokens issues, rotates and deactivates personal API tokens
@@ -15,8 +13,11 @@ type PersonalTokens struct {
 	Validator *Validator
 	// Scopes are granted to every personal token issued.
 	Scopes []string
-	Logger *zap.Logger
-	Now    func() time.Time
+	// Metrics and Audit hear of every token issued or deactivated; nil
+	// means none.
+	Metrics Metrics
+	Audit   Auditor
+	Now     func() time.Time
 }
 
 // Issue activates or rotates userID's personal token: the new token is
@@ -33,27 +34,33 @@ func (pt *PersonalTokens) Issue(ctx context.Context, userID string) (string, Per
 		Scopes:    pt.Scopes,
 		CreatedAt: pt.now().UTC().Truncate(time.Second),
 	}
+	metrics := metricsOrNone(pt.Metrics)
+	start := time.Now()
 	replaced, ok, err := pt.Store.ReplacePersonalToken(ctx, rec)
+	timeStoreCall(metrics, OpPersonal, start)
 	if err != nil {
 		return "", PersonalToken{}, err
 	}
-	action := "activated"
+	event := AuditPersonalActivated
 	if ok {
 		pt.Validator.Forget(replaced)
-		action = "rotated"
+		event = AuditPersonalRotated
 	}
-	pt.Logger.Info("personal token "+action, zap.String("user_id", userID), zap.String("hint", rec.Hint))
+	metrics.TokenIssued(GrantPersonal)
+	auditorOrNone(pt.Audit).Audit(ctx, AuditEvent{Message: event, UserID: userID, Grant: GrantPersonal, Scopes: rec.Scopes})
 	return text, rec, nil
 }
 
 // Deactivate removes userID's personal token; it reports whether there was one.
 func (pt *PersonalTokens) Deactivate(ctx context.Context, userID string) (bool, error) {
+	start := time.Now()
 	h, ok, err := pt.Store.DeletePersonalToken(ctx, userID)
+	timeStoreCall(metricsOrNone(pt.Metrics), OpPersonal, start)
 	if err != nil || !ok {
 		return false, err
 	}
 	pt.Validator.Forget(h)
-	pt.Logger.Info("personal token deactivated", zap.String("user_id", userID))
+	auditorOrNone(pt.Audit).Audit(ctx, AuditEvent{Message: AuditPersonalDeactivated, UserID: userID})
 	return true, nil
 }
 

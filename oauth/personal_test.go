@@ -9,10 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
 )
 
 var personalScopes = []string{"chargers:read", "sessions:read"}
@@ -22,7 +18,7 @@ type personalFixture struct {
 	store *fakeTokenStore
 	v     *Validator
 	clock *testClock
-	logs  *observer.ObservedLogs
+	audit *recorder
 }
 
 func newPersonalFixture(tb testing.TB) *personalFixture {
@@ -30,19 +26,20 @@ func newPersonalFixture(tb testing.TB) *personalFixture {
 	s := newFakeTokenStore()
 	clk := newTestClock()
 	v := newValidatorForTest(tb, s, CacheConfig{}, clk)
-	core, logs := observer.New(zapcore.DebugLevel)
+	audit := newRecorder()
 	return &personalFixture{
 		pt: &PersonalTokens{
 			Store:     s,
 			Validator: v,
 			Scopes:    append([]string(nil), personalScopes...),
-			Logger:    zap.New(core),
+			Metrics:   audit,
+			Audit:     audit,
 			Now:       clk.now,
 		},
 		store: s,
 		v:     v,
 		clock: clk,
-		logs:  logs,
+		audit: audit,
 	}
 }
 
@@ -64,17 +61,10 @@ func (f *personalFixture) status(tb testing.TB, user string) (PersonalToken, boo
 	return rec, ok
 }
 
-// assertNoTokenLogged fails when any log message or field holds a token text.
+// assertNoTokenLogged fails when any audit event holds a token text.
 func (f *personalFixture) assertNoTokenLogged(tb testing.TB, texts ...string) {
 	tb.Helper()
-	for _, e := range f.logs.All() {
-		dump := e.Message + fmt.Sprint(e.ContextMap())
-		for _, text := range texts {
-			if strings.Contains(dump, text) || strings.Contains(dump, text[hintLen:]) {
-				tb.Fatalf("SPEC2: log entry %q %v reveals a token", e.Message, e.ContextMap())
-			}
-		}
-	}
+	f.audit.assertNoSecret(tb, texts...)
 }
 
 func TestPersonalIssue(t *testing.T) {
@@ -110,9 +100,12 @@ func TestPersonalIssue(t *testing.T) {
 		t.Errorf("SPEC3: token type %q, want personal", p.Kind)
 	}
 
-	entries := f.logs.FilterMessage("personal token activated").All()
-	if len(entries) != 1 || entries[0].ContextMap()["user_id"] != "user-1" || entries[0].ContextMap()["hint"] != text[:8] {
-		t.Errorf("want one \"personal token activated\" log with user_id and hint; got %v", f.logs.All())
+	entries := f.audit.withMessage(AuditPersonalActivated)
+	if len(entries) != 1 || entries[0].UserID != "user-1" || entries[0].Grant != GrantPersonal {
+		t.Errorf("want one %q audit event for user-1; got %+v", AuditPersonalActivated, f.audit.events)
+	}
+	if f.audit.issued[GrantPersonal] != 1 || f.audit.storeCalls[OpPersonal] != 1 {
+		t.Errorf("metrics: %d personal tokens issued, %d store calls; want 1 and 1", f.audit.issued[GrantPersonal], f.audit.storeCalls[OpPersonal])
 	}
 	f.assertNoTokenLogged(t, text)
 }
@@ -137,7 +130,7 @@ func TestPersonalIssueRotates(t *testing.T) {
 	if !ok || got.Hash != rec.Hash || got.Hint != TokenHint(text) {
 		t.Fatalf("status after rotation = %+v, %v; want the new token", got, ok)
 	}
-	if n := len(f.logs.FilterMessage("personal token rotated").All()); n != 1 {
+	if n := len(f.audit.withMessage(AuditPersonalRotated)); n != 1 {
 		t.Errorf("want one \"personal token rotated\" log, got %d", n)
 	}
 	f.assertNoTokenLogged(t, old, text)
@@ -202,7 +195,7 @@ func TestPersonalDeactivate(t *testing.T) {
 	if err != nil || ok {
 		t.Fatalf("Deactivate of a user without a token = %v, %v; want false, nil", ok, err)
 	}
-	if n := len(f.logs.FilterMessage("personal token deactivated").All()); n != 1 {
+	if n := len(f.audit.withMessage(AuditPersonalDeactivated)); n != 1 {
 		t.Errorf("want one \"personal token deactivated\" log, got %d", n)
 	}
 
@@ -342,7 +335,7 @@ func TestPersonalConcurrentIssueLeavesOneToken(t *testing.T) {
 	if !ok || rec.Hash != HashToken(valid[0]) {
 		t.Fatalf("status names another token than the one that validates")
 	}
-	if got := len(f.logs.FilterMessage("personal token activated").All()); got != 1 {
+	if got := len(f.audit.withMessage(AuditPersonalActivated)); got != 1 {
 		t.Errorf("%d activations logged, want 1 (the other %d are rotations)", got, n-1)
 	}
 	f.assertNoTokenLogged(t, texts...)

@@ -70,6 +70,7 @@ type Validator struct {
 	revocations atomic.Uint64
 	forgetMu    sync.RWMutex
 	now         func() time.Time
+	metrics     Metrics
 
 	touchMu        sync.Mutex
 	pendingTouches map[TokenHash]time.Time
@@ -115,6 +116,7 @@ func NewValidator(store ValidatorStore, cfg CacheConfig) (*Validator, error) {
 		cache:          cache,
 		ttl:            cfg.TTL,
 		now:            time.Now,
+		metrics:        noMetrics{},
 		pendingTouches: make(map[TokenHash]time.Time),
 		flushNow:       make(chan chan struct{}),
 		stopFlusher:    make(chan struct{}),
@@ -122,6 +124,12 @@ func NewValidator(store ValidatorStore, cfg CacheConfig) (*Validator, error) {
 	}
 	go v.flushTouches()
 	return v, nil
+}
+
+// SetMetrics makes the validator count cache hits, misses and store
+// look-ups in m. Call it before the validator is in use.
+func (v *Validator) SetMetrics(m Metrics) {
+	v.metrics = metricsOrNone(m)
 }
 
 // Validate returns the principal of a bearer token (an access or personal
@@ -137,13 +145,17 @@ func (v *Validator) Validate(ctx context.Context, text string) (Principal, error
 	now := v.now()
 	nowMs := epochMillis(now)
 	if e, ok := v.cache.Get(text); ok && e.fresh(nowMs) {
+		v.metrics.CacheHit()
 		return v.accept(e, text, now, nowMs)
 	}
+	v.metrics.CacheMiss()
 
 	h := HashToken(text)
 	seen := v.revocations.Load()
 	lookupCtx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	start := time.Now()
 	p, err := v.store.LookupToken(lookupCtx, kind, h)
+	timeStoreCall(v.metrics, OpValidate, start)
 	cancel()
 	var e *cachedToken
 	switch {
