@@ -105,11 +105,12 @@ func startGatewayWith(t *testing.T, database, extra, globalOptions string) *gate
 		other:    newBackend(t, "other"),
 		database: database,
 	}
-	port := freePort(t)
+	port := loadOnFreePort(t, func(port int) string {
+		g.caddyfile = fmt.Sprintf(gatewayCaddyfile, port, database,
+			g.chargers.hostPort(), g.sessions.hostPort(), g.energy.hostPort(), g.other.hostPort(), extra, globalOptions)
+		return g.caddyfile
+	})
 	g.base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	g.caddyfile = fmt.Sprintf(gatewayCaddyfile, port, database,
-		g.chargers.hostPort(), g.sessions.hostPort(), g.energy.hostPort(), g.other.hostPort(), extra, globalOptions)
-	loadCaddyfile(t, g.caddyfile)
 	t.Cleanup(func() { stopCaddy(t) })
 	waitReady(t, g.base+"/")
 	return g
