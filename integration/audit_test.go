@@ -56,9 +56,10 @@ func TestAuditAndLogSecrecy(t *testing.T) {
 		format json
 		level DEBUG
 	}`
-	g := newGateway(t, "sqlite "+dir+"/tg.db", oauthClients, logs)
-	g.caddyfile = strings.Replace(g.caddyfile, "\ttokengate_endpoints\n",
-		"\tlog {\n\t\toutput file "+accessFile+"\n\t\tformat json\n\t}\n\ttokengate_endpoints\n", 1)
+	g := newGateway(t, "sqlite "+dir+"/tg.db", oauthClients, logs, func(c string) string {
+		return strings.Replace(c, "\ttokengate_endpoints\n",
+			"\tlog {\n\t\toutput file "+accessFile+"\n\t\tformat json\n\t}\n\ttokengate_endpoints\n", 1)
+	})
 	g.start(t)
 	chargers := g.base + "/functions/v1/api/chargers"
 

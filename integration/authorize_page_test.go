@@ -65,12 +65,13 @@ type browserFlow struct {
 // is set.
 func startBrowserFlow(t *testing.T, database string, login bool) *browserFlow {
 	t.Helper()
-	port := freePort(t)
 	loginLine := ""
 	if login {
 		loginLine = "login_url " + browserLoginURL
 	}
-	loadCaddyfile(t, fmt.Sprintf(browserFlowCaddyfile, port, database, loginLine))
+	port := loadOnFreePort(t, func(port int) string {
+		return fmt.Sprintf(browserFlowCaddyfile, port, database, loginLine)
+	})
 	t.Cleanup(func() { stopCaddy(t) })
 	f := &browserFlow{base: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	waitReady(t, f.base+"/")
@@ -431,16 +432,15 @@ func TestConsentTemplateOption(t *testing.T) {
 	if err := os.WriteFile(good, []byte(`<!DOCTYPE html><style nonce="{{.Nonce}}">p{}</style><p>{{.ClientName}} ({{.ClientID}}) asks for{{range .Scopes}} {{.Name}}={{.Description}}{{end}}; state {{range .Hidden}}{{if eq .Name "state"}}{{.Value}}{{end}}{{end}}</p>`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	caddyfile := func(template string) string {
+	caddyfile := func(port int, template string) string {
 		c := fmt.Sprintf(browserFlowCaddyfile, port, "sqlite "+dir+"/tg.db", "")
 		return strings.Replace(c, "\ttokengate_endpoints\n", "\ttokengate_endpoints {\n\t\tconsent_template "+template+"\n\t}\n", 1)
 	}
-	err := tryLoadCaddyfile(caddyfile(bad))
+	err := tryLoadCaddyfile(caddyfile(freePort(t), bad))
 	if err == nil || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("loading a broken consent_template: error %v does not name %s", err, bad)
 	}
-	loadCaddyfile(t, caddyfile(good))
+	port := loadOnFreePort(t, func(port int) string { return caddyfile(port, good) })
 	t.Cleanup(func() { stopCaddy(t) })
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitReady(t, base+"/")
@@ -461,10 +461,11 @@ func TestConsentTemplateOption(t *testing.T) {
 // Caddy strips (handle_path): the login return_to and the consent form's
 // action keep the prefix, so that both come back the same way.
 func TestAuthorizePageBehindHandlePath(t *testing.T) {
-	port := freePort(t)
-	c := fmt.Sprintf(browserFlowCaddyfile, port, "sqlite "+t.TempDir()+"/tg.db", "login_url "+browserLoginURL)
-	c = strings.Replace(c, "\ttokengate_endpoints\n", "\thandle_path /auth/* {\n\t\ttokengate_endpoints\n\t}\n", 1)
-	loadCaddyfile(t, c)
+	database := "sqlite " + t.TempDir() + "/tg.db"
+	port := loadOnFreePort(t, func(port int) string {
+		c := fmt.Sprintf(browserFlowCaddyfile, port, database, "login_url "+browserLoginURL)
+		return strings.Replace(c, "\ttokengate_endpoints\n", "\thandle_path /auth/* {\n\t\ttokengate_endpoints\n\t}\n", 1)
+	})
 	t.Cleanup(func() { stopCaddy(t) })
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitReady(t, base+"/")

@@ -62,7 +62,9 @@ func TestBrowserConsentFlow(t *testing.T) {
 
 	browser := startChromium(t)
 	page := browser.page(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// One deadline for the whole flow: a generous one, as Chromium renders
+	// slowly on a loaded machine and the flow ends as soon as it is done.
+	ctx, cancel := context.WithTimeout(context.Background(), browserFlowTimeout)
 	defer cancel()
 
 	page.call(ctx, t, "Network.setCookie", map[string]any{
@@ -192,6 +194,17 @@ func saveBrowserArtifact(t *testing.T, dir, name string, data []byte) {
 	}
 }
 
+// Deadlines of the browser test. They bound waits for Chromium, not how
+// fast it is: a loaded machine starts and renders slowly, and every wait
+// ends as soon as what it waits for has happened.
+const (
+	browserFlowTimeout  = 3 * time.Minute
+	browserStartTimeout = 60 * time.Second
+	// browserExitTimeout bounds removing the profile of a killed browser
+	// while its helpers finish exiting.
+	browserExitTimeout = 30 * time.Second
+)
+
 // chromium is a running headless Chromium.
 type chromium struct {
 	devtools string // http://127.0.0.1:<port>
@@ -200,7 +213,7 @@ type chromium struct {
 // removeProfile removes a stopped browser's profile directory, retrying
 // while helper processes that were killed with it finish exiting.
 func removeProfile(t *testing.T, dir string) {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(browserExitTimeout)
 	for {
 		err := os.RemoveAll(dir)
 		if err == nil {
@@ -270,10 +283,10 @@ func startChromium(t *testing.T) *chromium {
 			t.Fatalf("DevTools URL %q: %v", ws, err)
 		}
 		return &chromium{devtools: "http://" + u.Host}
-	case <-time.After(30 * time.Second):
+	case <-time.After(browserStartTimeout):
 		logMu.Lock()
 		defer logMu.Unlock()
-		t.Fatalf("Chromium did not print its DevTools URL within 30s; stderr:\n%s", log.String())
+		t.Fatalf("Chromium did not print its DevTools URL within %v; stderr:\n%s", browserStartTimeout, log.String())
 	}
 	return nil
 }
@@ -289,7 +302,7 @@ func (c *chromium) page(t *testing.T) *cdpConn {
 		Type, URL            string
 		WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(browserStartTimeout)
 	for {
 		resp, err := http.Get(c.devtools + "/json/list")
 		if err == nil {
@@ -457,8 +470,12 @@ func (c *cdpConn) waitFor(ctx context.Context, t *testing.T, what, cond string) 
 			last = err
 		}
 		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			// Where the page is, for the message; a browser that no
+			// longer answers must not hold the test here.
+			hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			var href string
-			_ = c.evalErr(context.Background(), "location.href", &href)
+			_ = c.evalErr(hctx, "location.href", &href)
+			cancel()
 			t.Fatalf("waiting for %s: timed out at %s (%v)", what, href, last)
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -13,6 +13,8 @@ type gateway struct {
 	other                      *recordingBackend
 	database                   string
 	caddyfile                  string
+	// config makes the Caddyfile for a port.
+	config func(port int) string
 }
 
 // gatewayCaddyfile is the config under test. Personal tokens get every scope
@@ -103,9 +105,9 @@ func startGatewayWith(t *testing.T, database, extra, globalOptions string) *gate
 	return g
 }
 
-// newGateway makes the backends and the Caddyfile of a gateway, which
-// start then runs.
-func newGateway(t *testing.T, database, extra, globalOptions string) *gateway {
+// newGateway makes the backends of a gateway, which start then runs;
+// edits, applied in order, change its Caddyfile before it is loaded.
+func newGateway(t *testing.T, database, extra, globalOptions string, edits ...func(string) string) *gateway {
 	t.Helper()
 	g := &gateway{
 		chargers: newBackend(t, "chargers"),
@@ -114,17 +116,26 @@ func newGateway(t *testing.T, database, extra, globalOptions string) *gateway {
 		other:    newBackend(t, "other"),
 		database: database,
 	}
-	port := freePort(t)
-	g.base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	g.caddyfile = fmt.Sprintf(gatewayCaddyfile, port, database,
-		g.chargers.hostPort(), g.sessions.hostPort(), g.energy.hostPort(), g.other.hostPort(), extra, globalOptions)
+	g.config = func(port int) string {
+		c := fmt.Sprintf(gatewayCaddyfile, port, database,
+			g.chargers.hostPort(), g.sessions.hostPort(), g.energy.hostPort(), g.other.hostPort(), extra, globalOptions)
+		for _, edit := range edits {
+			c = edit(c)
+		}
+		return c
+	}
 	return g
 }
 
-// start loads the gateway's Caddyfile and waits until it serves.
+// start loads the gateway's Caddyfile on a free port and waits until it
+// serves.
 func (g *gateway) start(t *testing.T) {
 	t.Helper()
-	loadCaddyfile(t, g.caddyfile)
+	port := loadOnFreePort(t, func(port int) string {
+		g.caddyfile = g.config(port)
+		return g.caddyfile
+	})
+	g.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	t.Cleanup(func() { stopCaddy(t) })
 	waitReady(t, g.base+"/")
 }

@@ -47,7 +47,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago. Another
+// process may take it before Caddy binds it: load configs on it with
+// loadOnFreePort, which picks another port then.
 func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -56,6 +58,29 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// portAttempts bounds how many free ports loadOnFreePort tries.
+const portAttempts = 5
+
+// loadOnFreePort loads the Caddyfile that caddyfile returns for a free
+// port and returns the port. The tests of other packages run at the same
+// time and open ports of their own (clusters, servers, client
+// connections), so a port free a moment ago may be taken when Caddy binds
+// it; then another port is tried.
+func loadOnFreePort(t testing.TB, caddyfile func(port int) string) int {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		port := freePort(t)
+		err := tryLoadCaddyfile(caddyfile(port))
+		if err == nil {
+			return port
+		}
+		if attempt == portAttempts || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("port %d was taken before Caddy bound it; trying another", port)
+	}
 }
 
 // loadCaddyfile adapts a Caddyfile and loads it into the running Caddy (a
@@ -94,11 +119,16 @@ func stopCaddy(t testing.TB) {
 	}
 }
 
+// readyTimeout bounds waiting for a server to answer. It is generous: a
+// loaded machine may take long to start one, and the wait ends as soon as
+// the server answers.
+const readyTimeout = 60 * time.Second
+
 // waitReady polls url until it answers with any status, or fails the test
-// after a deadline.
+// after readyTimeout.
 func waitReady(t testing.TB, url string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(readyTimeout)
 	for {
 		resp, err := http.Get(url)
 		if err == nil {
@@ -112,12 +142,21 @@ func waitReady(t testing.TB, url string) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond until it holds, and fails the test only when a
+// check that began after within had passed still finds it false. A check
+// that began in time and fails is not held against the product even if it
+// returns late (on a loaded machine a request may take long): its answer
+// may have been made before the deadline. So within may be a bound the
+// product promises, counted from the call, not only a generous deadline.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
+	for {
+		late := time.Now().After(deadline)
+		if cond() {
+			return
+		}
+		if late {
 			t.Fatalf("not within %s: %s", within, what)
 		}
 		time.Sleep(10 * time.Millisecond)

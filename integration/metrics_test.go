@@ -17,9 +17,10 @@ import (
 // port of its own, and returns the admin endpoint's URL.
 func startGatewayWithAdmin(t *testing.T, database, extra string) (*gateway, string) {
 	t.Helper()
-	g := newGateway(t, database, extra, "")
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	g.caddyfile = strings.Replace(g.caddyfile, "admin off", "admin "+admin, 1)
+	g := newGateway(t, database, extra, "", func(c string) string {
+		return strings.Replace(c, "admin off", "admin "+admin, 1)
+	})
 	g.start(t)
 	return g, "http://" + admin
 }

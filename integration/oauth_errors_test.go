@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2"
 
@@ -272,7 +271,7 @@ func TestOAuthStoreOutage(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "revoke succeeds once the store is back", func() bool {
+	eventually(t, recoveryTimeout, "revoke succeeds once the store is back", func() bool {
 		return revoke().status == 200
 	})
 	if r := do(t, "GET", g.base+"/functions/v1/api/chargers", "", "Authorization", "Bearer "+access); r.status != 401 {

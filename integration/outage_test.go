@@ -46,10 +46,15 @@ func TestStoreOutage(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "uncached token accepted once the store is back", func() bool {
+	eventually(t, recoveryTimeout, "uncached token accepted once the store is back", func() bool {
 		return do(t, "GET", sessions, "", "Authorization", "Bearer "+uncached).status == 200
 	})
 }
+
+// recoveryTimeout bounds waiting for the gateway to work again once the
+// database is back. Recovery must come without a restart, but how soon is
+// not promised; the wait ends as soon as it has.
+const recoveryTimeout = 60 * time.Second
 
 // TestRevocationReachesOtherInstances: a token revoked through another
 // instance sharing the PostgreSQL database is refused here within 1 s,
@@ -75,6 +80,10 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 	if _, ok, err := other.DeletePersonalToken(context.Background(), "user-elsewhere"); err != nil || !ok {
 		t.Fatalf("revoking elsewhere: ok=%v err=%v", ok, err)
 	}
+	// SPEC 3's second counts from here, when the revoking call returned
+	// (its transaction, and so its NOTIFY, committed). eventually fails
+	// only on a request sent after the second is up, so a request that is
+	// merely slow to come back does not count against it.
 	eventually(t, time.Second, "token revoked elsewhere refused", func() bool {
 		return do(t, "GET", sessions, "", "Authorization", "Bearer "+tok).status == 401
 	})

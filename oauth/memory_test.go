@@ -67,14 +67,6 @@ func (s *generatingStore) TouchPersonalToken(context.Context, TokenHash, time.Ti
 
 func (s *generatingStore) lookupCount() int64 { return s.lookups.Load() }
 
-// writeQueuedTouches makes the validator write its queued last_used_at
-// updates now, and waits for them.
-func writeQueuedTouches(v *Validator) {
-	done := make(chan struct{})
-	v.flushNow <- done
-	<-done
-}
-
 func heapInUse() uint64 {
 	runtime.GC()
 	runtime.GC()

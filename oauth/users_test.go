@@ -123,6 +123,10 @@ type jwksTestServer struct {
 	status int           // 0 means 200
 	body   []byte        // when set, served instead of the key set
 	delay  time.Duration // before answering
+	// held, when set, receives each request as it arrives, which then
+	// waits until release is closed.
+	held    chan struct{}
+	release chan struct{}
 }
 
 func newJWKSTestServer(tb testing.TB, keys ...map[string]any) *jwksTestServer {
@@ -131,6 +135,7 @@ func newJWKSTestServer(tb testing.TB, keys ...map[string]any) *jwksTestServer {
 		s.hits.Add(1)
 		s.mu.Lock()
 		status, body, delay := s.status, s.body, s.delay
+		held, release := s.held, s.release
 		if body == nil {
 			var err error
 			if body, err = json.Marshal(map[string]any{"keys": s.keys}); err != nil {
@@ -138,6 +143,13 @@ func newJWKSTestServer(tb testing.TB, keys ...map[string]any) *jwksTestServer {
 			}
 		}
 		s.mu.Unlock()
+		if held != nil {
+			held <- struct{}{}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
 		time.Sleep(delay)
 		if status == 0 {
 			status = http.StatusOK
@@ -172,6 +184,17 @@ func (s *jwksTestServer) setDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delay = d
+}
+
+// hold makes the server keep every request until the returned release is
+// called; each request is sent on held as it arrives.
+func (s *jwksTestServer) hold() (held <-chan struct{}, release func()) {
+	h, r := make(chan struct{}, 16), make(chan struct{})
+	s.mu.Lock()
+	s.held, s.release = h, r
+	s.mu.Unlock()
+	var once sync.Once
+	return h, func() { once.Do(func() { close(r) }) }
 }
 
 func (s *jwksTestServer) fetches() int64 { return s.hits.Load() }

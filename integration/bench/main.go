@@ -213,11 +213,6 @@ func benchmark(o options) error {
 	}
 	defer authSrv.Close()
 
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	database := "sqlite " + filepath.Join(dir, "tokengate.db")
 	if o.postgres {
 		// A directory of its own: the server may run as another user,
@@ -234,12 +229,15 @@ func benchmark(o options) error {
 		defer stop()
 		database = "postgres " + dsn
 	}
-	caddyfile := fmt.Sprintf(caddyfileTemplate, port, database,
-		userJWTSecret, benchScope, backend.Addr, authSrv.Addr, benchUser)
-	if err := loadCaddyfile(caddyfile); err != nil {
+	port, err := loadOnFreePort(func(port int) string {
+		return fmt.Sprintf(caddyfileTemplate, port, database,
+			userJWTSecret, benchScope, backend.Addr, authSrv.Addr, benchUser)
+	})
+	if err != nil {
 		return err
 	}
 	defer caddy.Stop()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	if err := waitReady(base + "/plain"); err != nil {
 		return err
 	}
@@ -453,6 +451,26 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// loadOnFreePort starts Caddy with the Caddyfile that caddyfile returns
+// for a free port, and returns the port. A port free a moment ago may be
+// taken by another process when Caddy binds it; then another is tried.
+func loadOnFreePort(caddyfile func(port int) string) (int, error) {
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		err = loadCaddyfile(caddyfile(port))
+		if err == nil {
+			return port, nil
+		}
+		if attempt == attempts || !strings.Contains(err.Error(), "address already in use") {
+			return 0, err
+		}
+	}
+}
+
 func loadCaddyfile(caddyfile string) error {
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
@@ -469,8 +487,11 @@ func loadCaddyfile(caddyfile string) error {
 	return nil
 }
 
+// waitReady polls url until it answers. The deadline is generous: it
+// bounds a server that never comes up, not how fast a loaded machine
+// starts one.
 func waitReady(url string) error {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(url)
 		if err == nil {

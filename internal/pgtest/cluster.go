@@ -63,6 +63,9 @@ func StartCluster(dir string) (dsn string, stop func(), err error) {
 		if err == nil {
 			break
 		}
+		// A start that gave up waiting (pg_ctl -t) may have left a server
+		// starting; it must not outlive the attempt.
+		_ = c.run("pg_ctl", "-D", c.data, "-m", "immediate", "-w", "stop")
 		if attempt == startAttempts {
 			os.RemoveAll(dir)
 			return "", nil, err

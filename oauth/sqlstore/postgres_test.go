@@ -91,24 +91,35 @@ func TestPostgresReopenKeepsData(t *testing.T) {
 }
 
 func TestPostgresOpenFails(t *testing.T) {
-	// A port nothing listens on: connections are refused at once.
+	// A server that hangs up on every connection. The test keeps the port
+	// for as long as it runs: a port closed again could be taken meanwhile
+	// by another test's PostgreSQL cluster.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	closedPort := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	hangUpPort := l.Addr().(*net.TCPAddr).Port
 
 	tests := []struct {
 		name string
 		dsn  string
 	}{
-		{"unreachable", fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", closedPort)},
+		{"server hangs up", fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", hangUpPort)},
 		{"invalid", "postgres://tokengate:s3cret@127.0.0.1:notaport/db"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			s, err := OpenPostgres(ctx, tt.dsn)
 			if err == nil {
@@ -159,18 +170,34 @@ func (w *revocationWatch) stop() {
 	<-w.done
 }
 
-// expectForgotten waits up to a second for the next revocation heard.
+// expectForgotten waits for the next revocation heard, which SPEC 3 wants
+// within a second of the revoking call's return: call it right after that
+// call.
 func (w *revocationWatch) expectForgotten(t *testing.T, want oauth.TokenHash) {
 	t.Helper()
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	var got oauth.TokenHash
 	select {
-	case got := <-w.forgotten:
-		if got != want {
-			t.Fatalf("forget(%x), want forget(%x)", got[:4], want[:4])
+	case got = <-w.forgotten:
+	case <-timer.C:
+		// A forget that came just in time may lose select's draw.
+		select {
+		case got = <-w.forgotten:
+		default:
+			t.Fatalf("forget(%x) not called within 1s", want[:4])
 		}
-	case <-time.After(time.Second):
-		t.Fatalf("forget(%x) not called within 1s", want[:4])
+	}
+	if got != want {
+		t.Fatalf("forget(%x), want forget(%x)", got[:4], want[:4])
 	}
 }
+
+// watchTimeout bounds waits for the listening connection that no bound is
+// promised for (coming up, coming back, closing): generous, since a loaded
+// machine may run its goroutines late, and the waits end as soon as they
+// can.
+const watchTimeout = 60 * time.Second
 
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -204,7 +231,7 @@ func listenerQuery(t *testing.T, s *Postgres) string {
 // (pg_stat_activity shows the LISTEN as it starts, a moment too early.)
 func waitListening(t *testing.T, w *revocationWatch) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "listening connection up", func() bool { return w.resetCount() >= 1 })
+	waitFor(t, watchTimeout, "listening connection up", func() bool { return w.resetCount() >= 1 })
 }
 
 // Revocations made through one instance reach the others
@@ -240,20 +267,20 @@ func TestPostgresWatchRevocations(t *testing.T) {
 	if err != nil || killed != 1 {
 		t.Fatalf("terminated %d listening sessions (%v), want 1", killed, err)
 	}
-	waitFor(t, 10*time.Second, "reset after reconnecting", func() bool { return w.resetCount() == 2 })
+	waitFor(t, watchTimeout, "reset after reconnecting", func() bool { return w.resetCount() == 2 })
 
 	// reset comes after LISTEN, so revocations are heard again at once.
 	third := newPersonalToken(t, "alice")
 	replace(t, other, third)
-	replace(t, other, newPersonalToken(t, "alice"))
+	fourth := newPersonalToken(t, "alice")
+	replace(t, other, fourth)
 	w.expectForgotten(t, third.Hash)
+	// Nothing else was announced: notifications arrive in commit order, so
+	// the next one heard is that of the next revocation.
+	replace(t, other, newPersonalToken(t, "alice"))
+	w.expectForgotten(t, fourth.Hash)
 
 	w.stop()
-	select {
-	case h := <-w.forgotten:
-		t.Errorf("unexpected forget(%x)", h[:4])
-	default:
-	}
 	if n := w.resetCount(); n != 2 {
 		t.Errorf("reset called %d times, want 2", n)
 	}
@@ -267,7 +294,7 @@ func TestPostgresWatchRevocationsPingsQuietConnection(t *testing.T) {
 	watcher.pingInterval = 20 * time.Millisecond
 	other := openPostgresAt(t, dsn)
 	w := watchRevocations(t, watcher)
-	waitFor(t, 10*time.Second, "a ping on the listening connection", func() bool {
+	waitFor(t, watchTimeout, "a ping on the listening connection", func() bool {
 		return listenerQuery(t, watcher) == "-- ping"
 	})
 
@@ -289,8 +316,8 @@ func TestPostgresWatchRevocationsStopsWhenContextDone(t *testing.T) {
 	go func() { w.stop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(5 * time.Second):
+	case <-time.After(watchTimeout):
 		t.Fatal("WatchRevocations did not return after its context was done")
 	}
-	waitFor(t, 5*time.Second, "listening session closed", func() bool { return listenerQuery(t, s) == "" })
+	waitFor(t, watchTimeout, "listening session closed", func() bool { return listenerQuery(t, s) == "" })
 }
