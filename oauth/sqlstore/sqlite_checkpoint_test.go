@@ -37,7 +37,7 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 
 func testWALBound(t *testing.T, checkpointer bool) {
 	defer func(n int, d time.Duration) { walRestartFrames, checkpointSpacing = n, d }(walRestartFrames, checkpointSpacing)
-	walRestartFrames, checkpointSpacing = 200, time.Millisecond
+	walRestartFrames, checkpointSpacing = 100, time.Millisecond
 	path := filepath.Join(t.TempDir(), "tokengate.db")
 
 	var largest atomic.Int64
@@ -58,7 +58,7 @@ func testWALBound(t *testing.T, checkpointer bool) {
 	// One turn runs at most one operation per writer; each inserts
 	// rowsPerOp rows of about 400 bytes, dirtying a handful of table and
 	// index pages per row, far fewer than the limit's pages.
-	const writers, opsEach, rowsPerOp = 8, 400, 10
+	const writers, opsEach, rowsPerOp = 8, 200, 10
 	filler := strings.Repeat("x", 300)
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
