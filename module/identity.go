@@ -25,11 +25,20 @@ var identityHeaders = [...]string{headerUserID, headerScope, headerClientID, hea
 // reach the next handler (SPEC 3).
 var methodOverrideHeaders = [...]string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
 
-// The shortest and longest name stripClientHeaders removes.
-const (
-	shortestStripped = len("X-HTTP-Method")
-	longestStripped  = len(headerTokenType)
-)
+// longestStripped is the longest name stripClientHeaders removes.
+const longestStripped = len(headerTokenType)
+
+// strippedByLength lists the names stripClientHeaders removes by their
+// length, so that most headers are passed over on their length alone.
+var strippedByLength = func() (t [longestStripped + 1][]string) {
+	for _, name := range identityHeaders {
+		t[len(name)] = append(t[len(name)], name)
+	}
+	for _, name := range methodOverrideHeaders {
+		t[len(name)] = append(t[len(name)], name)
+	}
+	return t
+}()
 
 // stripClientHeaders removes, in one pass over the header names, every
 // header that a backend could mistake for one of the identity headers or
@@ -38,15 +47,18 @@ const (
 // Connection header is present, so that the caller looks at it only then.
 func stripClientHeaders(h http.Header) (connection bool) {
 	for name := range h {
+		if len(name) > longestStripped {
+			continue
+		}
 		if len(name) == len("Connection") {
 			connection = connection || name == "Connection"
 			continue
 		}
-		if len(name) < shortestStripped || len(name) > longestStripped {
-			continue
-		}
-		if isIdentityHeader(name) || isMethodOverrideHeader(name) {
-			delete(h, name)
+		for _, want := range strippedByLength[len(name)] {
+			if sameHeaderName(name, want) {
+				delete(h, name)
+				break
+			}
 		}
 	}
 	return connection
