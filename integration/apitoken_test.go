@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -185,5 +186,46 @@ func checkNoStore(t *testing.T, r response) {
 	t.Helper()
 	if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
 		t.Errorf("missing no-store headers: %v", r.header)
+	}
+}
+
+// TestPersonalTokenChunkedBodyOverLimit: SPEC 4 limits request bodies to
+// 64 KiB. A POST whose body has no Content-Length (chunked) and runs past
+// the limit gets 413 and does not rotate the token.
+func TestPersonalTokenChunkedBodyOverLimit(t *testing.T) {
+	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
+	user := "user-chunked"
+	old := g.personalToken(t, user)
+	jwtAuth := []string{"Authorization", "Bearer " + userJWT(t, user)}
+	before := do(t, "GET", g.base+"/api-token", "", jwtAuth...)
+
+	// io.MultiReader hides the length, so the request goes out chunked.
+	body := io.MultiReader(strings.NewReader(strings.Repeat("x", 70<<10)))
+	req, err := http.NewRequest("POST", g.base+"/api-token", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1
+	req.Header.Set("Authorization", "Bearer "+userJWT(t, user))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked 70 KiB POST: %d, want 413", resp.StatusCode)
+	}
+	if strings.Contains(string(b), "tgp_") {
+		t.Fatal("the refusal carries a token")
+	}
+	if r := do(t, "GET", g.base+"/functions/v1/api/sessions", "", "Authorization", "Bearer "+old); r.status != 200 {
+		t.Fatalf("the old token after the refused POST: %d %s", r.status, r.body)
+	}
+	if after := do(t, "GET", g.base+"/api-token", "", jwtAuth...); after.body != before.body {
+		t.Errorf("token status changed: %s, was %s", after.body, before.body)
 	}
 }

@@ -1,8 +1,13 @@
 package integration
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -221,5 +226,96 @@ func TestGuardOptions(t *testing.T) {
 	iat, _ := claims.GetIssuedAt()
 	if exp == nil || iat == nil || exp.Sub(iat.Time).Seconds() != 60 {
 		t.Errorf("upstream JWT lifetime: iat %v exp %v, want 60s", iat, exp)
+	}
+}
+
+// rawExchange writes request, exactly as given, on a new connection to the
+// gateway and reads one response. Header names reach Caddy as written,
+// underscores and letter case included.
+func rawExchange(t *testing.T, g *gateway, request string) response {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// TestGuardConnectionHeaderCannotDropIdentity: reverse_proxy drops the
+// headers a Connection header names (RFC 9110 7.6.1); SPEC 3 says the
+// identity headers reach the upstream whatever the client sent, and
+// method override headers never do.
+func TestGuardConnectionHeaderCannotDropIdentity(t *testing.T) {
+	g := startGateway(t, "sqlite "+t.TempDir()+"/tg.db", "")
+	tok := g.personalToken(t, "user-connection")
+	host := strings.TrimPrefix(g.base, "http://")
+
+	r := rawExchange(t, g, "GET /functions/v1/api/chargers/7 HTTP/1.1\r\n"+
+		"Host: "+host+"\r\n"+
+		"Authorization: Bearer "+tok+"\r\n"+
+		"Connection: close, X-Authenticated-Userid, x_authenticated_scope\r\n"+
+		"Connection: X-AUTHENTICATED-CLIENT-ID,x-authenticated-token-type\r\n"+
+		"X-HTTP-Method-Override: DELETE\r\n"+
+		"x-http-method: PUT\r\n"+
+		"X-Method-Override: PATCH\r\n"+
+		"X_HTTP_Method_Override: DELETE\r\n"+
+		"\r\n")
+	if r.status != 200 {
+		t.Fatalf("got %d %s", r.status, r.body)
+	}
+	seen := g.chargers.last(t)
+	for name, want := range map[string]string{
+		"X-Authenticated-Userid":     "user-connection",
+		"X-Authenticated-Scope":      "chargers:read sessions:read energy:read",
+		"X-Authenticated-Client-Id":  "",
+		"X-Authenticated-Token-Type": "personal",
+	} {
+		if got := seen.Header.Values(name); len(got) != 1 || got[0] != want {
+			t.Errorf("backend saw %s = %q, want exactly %q", name, got, want)
+		}
+	}
+	if seen.Method != "GET" {
+		t.Errorf("backend saw method %s", seen.Method)
+	}
+	for name := range seen.Header {
+		n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+		if strings.Contains(n, "method") {
+			t.Errorf("backend saw %s: %q", name, seen.Header[name])
+		}
+	}
+
+	// forward_authorization and upstream_jwt: Authorization is set for the
+	// upstream, so naming it in Connection must not drop it either.
+	r = rawExchange(t, g, "GET /forward HTTP/1.1\r\nHost: "+host+"\r\n"+
+		"Authorization: Bearer "+tok+"\r\nConnection: close, Authorization\r\n\r\n")
+	if r.status != 200 {
+		t.Fatalf("forward: got %d %s", r.status, r.body)
+	}
+	if a := g.other.last(t).Header.Get("Authorization"); a != "Bearer "+tok {
+		t.Errorf("forward_authorization with Connection: Authorization: backend saw %q", a)
+	}
+	r = rawExchange(t, g, "GET /functions/v1/api/energy HTTP/1.1\r\nHost: "+host+"\r\n"+
+		"Authorization: Bearer "+tok+"\r\nConnection: authorization, close\r\n\r\n")
+	if r.status != 200 {
+		t.Fatalf("energy: got %d %s", r.status, r.body)
+	}
+	if a := g.energy.last(t).Header.Get("Authorization"); !strings.HasPrefix(a, "Bearer ey") {
+		t.Errorf("upstream_jwt with Connection: authorization: backend saw Authorization %q", a)
 	}
 }

@@ -34,7 +34,7 @@ const redactedValue = "REDACTED"
 // access_token replaced. Call it after the refusal was written to w.
 func logRefusedURLToken(accessLog *zap.Logger, w http.ResponseWriter, r *http.Request, status, size int) {
 	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
-	if srv == nil || srv.Logs == nil {
+	if accessLog == nil || srv == nil || srv.Logs == nil {
 		return // access logging is off
 	}
 	host, _, err := net.SplitHostPort(r.Host)

@@ -19,8 +19,10 @@ const maxBodyBytes = 64 << 10
 // GET shows, POST activates or rotates, DELETE deactivates.
 func (e *Endpoints) serveAPIToken(w http.ResponseWriter, r *http.Request) error {
 	setNoStore(w)
-	if r.ContentLength > maxBodyBytes {
-		return writeJSON(w, http.StatusRequestEntityTooLarge, oauthError{"invalid_request", "request body too large"})
+	// No method takes a body, but an oversized one is refused before the
+	// token changes, whether or not its length was declared.
+	if _, err := readBody(w, r); err != nil {
+		return writeParamsError(w, err)
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodPost, http.MethodDelete:

@@ -1,7 +1,6 @@
 package module
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
@@ -14,19 +13,13 @@ import (
 // (RFC 6749 4.1.2.1) when the error may go to the client.
 func (e *Endpoints) serveAuthorizeJSON(w http.ResponseWriter, r *http.Request) error {
 	setNoStore(w)
-	if r.ContentLength > maxBodyBytes {
-		return writeJSON(w, http.StatusRequestEntityTooLarge, oauthError{"invalid_request", "request body too large"})
+	body, err := readBody(w, r)
+	if err != nil {
+		return writeParamsError(w, err)
 	}
 	userID, ok := e.authenticateUser(w, r)
 	if !ok {
 		return nil
-	}
-	body, err := readBody(w, r)
-	if errors.Is(err, errBodyTooLarge) {
-		return writeJSON(w, http.StatusRequestEntityTooLarge, oauthError{"invalid_request", "request body too large"})
-	}
-	if err != nil {
-		return writeOAuthError(w, oauth.ErrInvalidRequest.WithDescription("the request body cannot be read"))
 	}
 	p, err := parseJSONParams(body)
 	if err != nil {

@@ -69,22 +69,21 @@ func (e *Endpoints) serveAuthorizePage(w http.ResponseWriter, r *http.Request) e
 // issues a code (recording the consent) and Deny answers access_denied, both
 // as redirects to the client.
 func (e *Endpoints) serveConsentDecision(w http.ResponseWriter, r *http.Request) error {
-	if r.ContentLength > maxBodyBytes {
+	body, err := readBody(w, r)
+	if errors.Is(err, errBodyTooLarge) {
 		return e.writeErrorPage(w, http.StatusRequestEntityTooLarge, "Request too large", "The form is larger than allowed.")
+	}
+	if err != nil {
+		return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
 		return e.writeErrorPage(w, http.StatusUnsupportedMediaType, "Unsupported request",
 			"The authorization endpoint takes a form (application/x-www-form-urlencoded) or JSON.")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return e.writeErrorPage(w, http.StatusRequestEntityTooLarge, "Request too large", "The form is larger than allowed.")
-		}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
 		return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
 	}
-	form := r.PostForm
 	user, err := e.browserUser(r)
 	if err != nil {
 		if errors.Is(err, oauth.ErrUserKeysUnavailable) {

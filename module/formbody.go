@@ -12,19 +12,24 @@ import (
 	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
-// errBodyTooLarge is returned by readParams for a body above maxBodyBytes.
+// errBodyTooLarge is returned by readBody for a body above maxBodyBytes.
 var errBodyTooLarge = errors.New("request body too large")
 
 // bodyParams are the single-valued parameters of a request body.
 type bodyParams map[string]string
 
-// readBody reads at most maxBodyBytes of r's body (larger bodies get 413),
-// refusing early on a declared Content-Length above the limit.
+// readBody is the one way an endpoint reads a request body: at most
+// maxBodyBytes (larger bodies get 413), refusing at once a declared
+// Content-Length above the limit and, for a body of unknown length
+// (chunked), stopping at the first byte past it. Every endpoint calls it
+// before it changes any state, also those that use no body, so that an
+// oversized one is refused whatever its framing. The error is
+// errBodyTooLarge or an *oauth.Error; writeParamsError answers both.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > maxBodyBytes {
 		return nil, errBodyTooLarge
 	}
-	if r.Body == nil {
+	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -32,7 +37,10 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if errors.As(err, &tooLarge) {
 		return nil, errBodyTooLarge
 	}
-	return body, err
+	if err != nil {
+		return nil, oauth.ErrInvalidRequest.WithDescription("the request body cannot be read")
+	}
+	return body, nil
 }
 
 // readParams reads the parameters of a token, revocation or introspection
@@ -44,10 +52,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 func readParams(w http.ResponseWriter, r *http.Request) (bodyParams, error) {
 	body, err := readBody(w, r)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
-			return nil, err
-		}
-		return nil, oauth.ErrInvalidRequest.WithDescription("the request body cannot be read")
+		return nil, err
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {

@@ -91,8 +91,12 @@ func tokengateApp(ctx caddy.Context, who string) (*App, error) {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// Identity headers are only ever set by the guard: drop any the client
-	// sent, before anything else, on every request.
-	stripIdentityHeaders(r.Header)
+	// sent, and any method override, before anything else, on every
+	// request; and keep a Connection header from making reverse_proxy drop
+	// the headers the guard sets.
+	if stripClientHeaders(r.Header) {
+		unlistGuardedHeaders(r.Header, g.ForwardAuthorization || g.upstream != nil)
+	}
 
 	if isCORSPreflight(r) {
 		return next.ServeHTTP(w, r)

@@ -49,13 +49,13 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(status int)      { w.status = status }
 
-// newBenchGuard returns a guard like `tokengate energy:read` over a
+// newTestGuard returns a guard like `tokengate energy:read` over a
 // validator holding one valid personal token, and that token.
-func newBenchGuard(b *testing.B) (*Guard, string) {
-	b.Helper()
+func newTestGuard(tb testing.TB) (*Guard, string) {
+	tb.Helper()
 	text, h, err := oauth.NewToken(oauth.KindPersonal)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	store := &benchStore{hash: h, principal: oauth.Principal{
 		UserID: "3f2a9c1e-7b4d-4e8a-9c3f-1d2e3f4a5b6c",
@@ -64,12 +64,12 @@ func newBenchGuard(b *testing.B) (*Guard, string) {
 	}}
 	v, err := oauth.NewValidator(store, oauth.CacheConfig{MaxEntries: 10_000})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(v.Close)
+	tb.Cleanup(v.Close)
 	v.SetMetrics(tokengateMetrics())
 	if _, err := v.Validate(context.Background(), text); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	g := &Guard{
 		Methods: map[string][]string{"*": {"energy:read"}},
@@ -86,9 +86,10 @@ var (
 )
 
 // benchGuard runs the guard in parallel on requests whose Authorization
-// header is auth (nil for none), checking each answer: want 0 means passed
-// to the next handler, otherwise the status of the denial.
-func benchGuard(b *testing.B, g *Guard, auth []string, want int) {
+// header is auth (nil for none), with the extra headers conn (nil for
+// none) as Connection, checking each answer: want 0 means passed to the
+// next handler, otherwise the status of the denial.
+func benchGuard(b *testing.B, g *Guard, auth, conn []string, want int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -109,6 +110,9 @@ func benchGuard(b *testing.B, g *Guard, auth []string, want int) {
 			if auth != nil {
 				r.Header["Authorization"] = auth
 			}
+			if conn != nil {
+				r.Header["Connection"] = conn
+			}
 			clear(w.h)
 			w.status, passed = 0, false
 			if err := g.ServeHTTP(w, r, next); err != nil {
@@ -126,9 +130,11 @@ func benchGuard(b *testing.B, g *Guard, auth []string, want int) {
 // BenchmarkGuardServeHTTP is the guard's ServeHTTP with a no-op next
 // handler: a valid cached token, a malformed one (refused before any
 // look-up), a well-formed unknown one (refused from the negative cache),
-// and no Authorization header.
+// and no Authorization header; then a valid token with a Connection header
+// that names no identity header (keep-alive, as HTTP/1.1 browsers send)
+// and with one that does, which the guard rewrites.
 func BenchmarkGuardServeHTTP(b *testing.B) {
-	g, valid := newBenchGuard(b)
+	g, valid := newTestGuard(b)
 	malformed := []byte(valid)
 	malformed[10] ^= 1 // breaks the checksum
 	unknown, _, err := oauth.NewToken(oauth.KindPersonal)
@@ -140,15 +146,21 @@ func BenchmarkGuardServeHTTP(b *testing.B) {
 	}
 
 	b.Run("valid", func(b *testing.B) {
-		benchGuard(b, g, []string{"Bearer " + valid}, 0)
+		benchGuard(b, g, []string{"Bearer " + valid}, nil, 0)
 	})
 	b.Run("malformed", func(b *testing.B) {
-		benchGuard(b, g, []string{"Bearer " + string(malformed)}, http.StatusUnauthorized)
+		benchGuard(b, g, []string{"Bearer " + string(malformed)}, nil, http.StatusUnauthorized)
 	})
 	b.Run("unknown", func(b *testing.B) {
-		benchGuard(b, g, []string{"Bearer " + unknown}, http.StatusUnauthorized)
+		benchGuard(b, g, []string{"Bearer " + unknown}, nil, http.StatusUnauthorized)
 	})
 	b.Run("missing", func(b *testing.B) {
-		benchGuard(b, g, nil, http.StatusUnauthorized)
+		benchGuard(b, g, nil, nil, http.StatusUnauthorized)
+	})
+	b.Run("valid-keep-alive", func(b *testing.B) {
+		benchGuard(b, g, []string{"Bearer " + valid}, []string{"keep-alive"}, 0)
+	})
+	b.Run("valid-connection-names-identity", func(b *testing.B) {
+		benchGuard(b, g, []string{"Bearer " + valid}, []string{"close, X-Authenticated-Userid"}, 0)
 	})
 }

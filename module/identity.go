@@ -2,6 +2,8 @@ package module
 
 import (
 	"net/http"
+	"net/textproto"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -18,21 +20,125 @@ const (
 
 var identityHeaders = [...]string{headerUserID, headerScope, headerClientID, headerTokenType}
 
-// stripIdentityHeaders removes every header that a backend could mistake for
-// one of the identity headers: any letter case, and "_" for "-", since some
-// servers (and CGI) fold both to the same name.
-func stripIdentityHeaders(h http.Header) {
+// methodOverrideHeaders ask some frameworks to run another method than the
+// request line's; the guard checked the scopes of that one, so they never
+// reach the next handler (SPEC 3).
+var methodOverrideHeaders = [...]string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+
+// longestStripped is the longest name stripClientHeaders removes.
+const longestStripped = len(headerTokenType)
+
+// strippedByLength lists the names stripClientHeaders removes by their
+// length, so that most headers are passed over on their length alone.
+var strippedByLength = func() (t [longestStripped + 1][]string) {
+	for _, name := range identityHeaders {
+		t[len(name)] = append(t[len(name)], name)
+	}
+	for _, name := range methodOverrideHeaders {
+		t[len(name)] = append(t[len(name)], name)
+	}
+	return t
+}()
+
+// stripClientHeaders removes, in one pass over the header names, every
+// header that a backend could mistake for one of the identity headers or
+// for a method override: any letter case, and "_" for "-", since some
+// servers (and CGI) fold both to the same name. It reports whether a
+// Connection header is present, so that the caller looks at it only then.
+func stripClientHeaders(h http.Header) (connection bool) {
 	for name := range h {
-		if len(name) < len(headerScope) || len(name) > len(headerTokenType) {
+		if len(name) > longestStripped {
 			continue
 		}
-		for _, want := range identityHeaders {
+		if len(name) == len("Connection") {
+			connection = connection || name == "Connection"
+			continue
+		}
+		for _, want := range strippedByLength[len(name)] {
 			if sameHeaderName(name, want) {
 				delete(h, name)
 				break
 			}
 		}
 	}
+	return connection
+}
+
+func isIdentityHeader(name string) bool {
+	for _, want := range identityHeaders {
+		if sameHeaderName(name, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func isMethodOverrideHeader(name string) bool {
+	for _, want := range methodOverrideHeaders {
+		if sameHeaderName(name, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// unlistGuardedHeaders removes from every Connection header the names of the
+// identity headers, and of Authorization when authorization is true (the
+// guard then forwards it or puts the upstream JWT in it). reverse_proxy
+// drops every header a Connection header names (RFC 9110 7.6.1), so a
+// client naming them would otherwise reach the upstream authorized but
+// anonymous. Other names (close, keep-alive, ...) are kept in order; a
+// Connection header left with none is removed. The header's slices are
+// replaced, never written to, since they may be shared.
+func unlistGuardedHeaders(h http.Header, authorization bool) {
+	values := h["Connection"]
+	changed := false
+	for _, v := range values {
+		if namesGuardedHeader(v, authorization) {
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		return
+	}
+	kept := make([]string, 0, len(values))
+	for _, v := range values {
+		if !namesGuardedHeader(v, authorization) {
+			kept = append(kept, v)
+			continue
+		}
+		var names []string
+		for part := range strings.SplitSeq(v, ",") {
+			name := textproto.TrimString(part)
+			if name != "" && !isGuardedHeader(name, authorization) {
+				names = append(names, name)
+			}
+		}
+		if len(names) > 0 {
+			kept = append(kept, strings.Join(names, ", "))
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = kept
+}
+
+// namesGuardedHeader reports whether one Connection header value lists a
+// header the guard sets. It splits and trims as reverse_proxy does.
+func namesGuardedHeader(v string, authorization bool) bool {
+	for part := range strings.SplitSeq(v, ",") {
+		if isGuardedHeader(textproto.TrimString(part), authorization) {
+			return true
+		}
+	}
+	return false
+}
+
+func isGuardedHeader(name string, authorization bool) bool {
+	return isIdentityHeader(name) || authorization && sameHeaderName(name, "Authorization")
 }
 
 // sameHeaderName compares ignoring ASCII case and treating '_' as '-'.
