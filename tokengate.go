@@ -15,4 +15,5 @@ package tokengate
 import (
 	_ "github.com/tokengate/caddy-tokengate/caddyfile"
 	_ "github.com/tokengate/caddy-tokengate/module"
+	_ "github.com/tokengate/caddy-tokengate/module/command"
 )
