@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -103,11 +104,63 @@ func tryLoadCaddyfile(caddyfile string) error {
 			return fmt.Errorf("adapter warning: %s", w.String())
 		}
 	}
+	reloading := runningHTTPServers()
 	if err := caddy.Load(cfg, true); err != nil {
 		return fmt.Errorf("loading config: %w", err)
 	}
 	// The old config's servers closed their connections; don't reuse them.
 	http.DefaultClient.CloseIdleConnections()
+	if reloading {
+		return awaitHandover()
+	}
+	return nil
+}
+
+// runningHTTPServers reports whether a config with HTTP servers is
+// running.
+func runningHTTPServers() bool {
+	app, err := caddy.ActiveContext().AppIfConfigured("http")
+	return err == nil && len(app.(*caddyhttp.App).Servers) > 0
+}
+
+// handoverAnswers is how many answers in a row, each on a new connection,
+// show that a reload's handover of the listening sockets is over.
+const handoverAnswers = 5
+
+// awaitHandover waits until the servers of the config just loaded answer
+// on new connections. caddy.Load returns once the old config's servers
+// have begun to shut down, not once they have; until they have, a new
+// connection can be caught between the two and reset (reload_test.go),
+// and a test's next request would fail for a reason that is not its own.
+func awaitHandover() error {
+	app, err := caddy.ActiveContext().AppIfConfigured("http")
+	if err != nil {
+		return nil
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for _, srv := range app.(*caddyhttp.App).Servers {
+		for _, listen := range srv.Listen {
+			_, port, err := net.SplitHostPort(strings.TrimPrefix(listen, "tcp/"))
+			if err != nil {
+				continue
+			}
+			url := "http://127.0.0.1:" + port + "/"
+			deadline := time.Now().Add(readyTimeout)
+			for answered := 0; answered < handoverAnswers; {
+				resp, err := client.Get(url)
+				if err != nil {
+					if time.Now().After(deadline) {
+						return fmt.Errorf("after the reload, %s does not answer: %w", url, err)
+					}
+					answered = 0
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				resp.Body.Close()
+				answered++
+			}
+		}
+	}
 	return nil
 }
 
