@@ -97,6 +97,12 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if err != nil {
 		return denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials))
 	}
+	if !g.app.awaitStart(r.Context()) {
+		if ce := g.logger.Check(zap.WarnLevel, "token store not open yet"); ce != nil {
+			ce.Write()
+		}
+		return denyUnavailable(w)
+	}
 	p, err := g.app.state.validator.Validate(r.Context(), text)
 	if err != nil {
 		if errors.Is(err, oauth.ErrUnavailable) {

@@ -72,7 +72,7 @@ func newBenchGuard(b *testing.B) (*Guard, string) {
 	}
 	g := &Guard{
 		Methods: map[string][]string{"*": {"energy:read"}},
-		app:     &App{state: &sharedState{store: nil, validator: v}},
+		app:     startedApp(&sharedState{store: nil, validator: v}),
 		logger:  zap.NewNop(),
 	}
 	return g, text
