@@ -95,6 +95,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.startWait = startWait
 	repl := caddy.NewReplacer()
 
+	issuer, err := expandPlaceholders(repl, "issuer", a.Issuer)
+	if err != nil {
+		return fmt.Errorf("tokengate: %w", err)
+	}
+	if issuer != a.Issuer {
+		if err := checkIssuer(issuer); err != nil {
+			return err
+		}
+		a.Issuer = issuer
+	}
 	if a.CodeTTL == 0 {
 		a.CodeTTL = caddy.Duration(10 * time.Minute)
 	}
@@ -110,7 +120,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 	}
 
-	var err error
 	if a.db, err = a.resolveDatabase(repl); err != nil {
 		return err
 	}
@@ -141,18 +150,21 @@ func (a *App) resolveDatabase(repl *caddy.Replacer) (databaseTarget, error) {
 	}
 	switch cfg.Driver {
 	case "", "sqlite":
-		path, err := repl.ReplaceOrErr(cfg.Path, true, true)
+		path, err := expandPlaceholders(repl, "database sqlite path", cfg.Path)
 		if err != nil {
-			return databaseTarget{}, fmt.Errorf("tokengate: database sqlite path: %w", err)
+			return databaseTarget{}, fmt.Errorf("tokengate: %w", err)
 		}
 		if path == "" {
 			path = filepath.Join(caddy.AppDataDir(), "tokengate", "tokengate.db")
 		}
 		return databaseTarget{driver: "sqlite", location: path}, nil
 	case "postgres":
-		dsn, err := repl.ReplaceOrErr(cfg.DSN, true, true)
-		if err != nil || dsn == "" {
-			return databaseTarget{}, fmt.Errorf("tokengate: database postgres DSN is empty after expanding placeholders")
+		dsn, err := expandPlaceholders(repl, "database postgres DSN", cfg.DSN)
+		if err != nil {
+			return databaseTarget{}, fmt.Errorf("tokengate: %w", err)
+		}
+		if dsn == "" {
+			return databaseTarget{}, fmt.Errorf("tokengate: database postgres DSN is empty")
 		}
 		return databaseTarget{driver: "postgres", location: dsn}, nil
 	}

@@ -390,3 +390,31 @@ func TestHandlersAfterFailedStart(t *testing.T) {
 		t.Errorf("a failed Start left %d references", n)
 	}
 }
+
+// TestIssuerPlaceholder: an issuer from a placeholder is expanded when the
+// app is provisioned and checked then (RFC 8414 2), as a literal one is
+// when the Caddyfile is adapted.
+func TestIssuerPlaceholder(t *testing.T) {
+	for _, c := range []struct{ value, want string }{
+		{"https://auth.example.com", ""},
+		{"http://auth.example.com", "must use https"},
+		{"", "tokengate: issuer: placeholder {env.TOKENGATE_MODULE_TEST_ISSUER} is empty"},
+	} {
+		t.Setenv("TOKENGATE_MODULE_TEST_ISSUER", c.value)
+		a := &App{Issuer: "{env.TOKENGATE_MODULE_TEST_ISSUER}"}
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		err := a.Provision(ctx)
+		cancel()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: %v", c.value, err)
+		case c.want == "" && a.Issuer != c.value:
+			t.Errorf("%q: issuer is %q after provisioning", c.value, a.Issuer)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%q: error %v, want one containing %q", c.value, err, c.want)
+		}
+		if err := a.Cleanup(); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -18,9 +18,9 @@ func (a *App) newClientRegistry(repl *caddy.Replacer) (oauth.ClientRegistry, err
 	}
 	clients := make([]*oauth.Client, 0, len(a.Clients))
 	for _, c := range a.Clients {
-		secret, err := repl.ReplaceOrErr(c.Secret, true, true)
+		secret, err := expandPlaceholders(repl, fmt.Sprintf("client %q secret", c.ID), c.Secret)
 		if err != nil {
-			return nil, fmt.Errorf("client %q secret: %w", c.ID, err)
+			return nil, err
 		}
 		allowed := c.Scopes
 		if len(allowed) == 0 {

@@ -72,11 +72,15 @@ func (g *Guard) Provision(ctx caddy.Context) error {
 }
 
 // tokengateApp returns the configured tokengate app, or an error saying that
-// the global option block is missing (SPEC 1).
+// the global option block is missing (SPEC 1). An app that is configured but
+// fails to provision (an empty placeholder, say) reports its own error.
 func tokengateApp(ctx caddy.Context, who string) (*App, error) {
 	v, err := ctx.AppIfConfigured("tokengate")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return nil, fmt.Errorf("%s needs the tokengate global option block", who)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s needs the tokengate global option block: %w", who, err)
+		return nil, err
 	}
 	return v.(*App), nil
 }
