@@ -1,8 +1,10 @@
 package module
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -52,14 +54,28 @@ type App struct {
 	// Cache bounds the validation cache.
 	Cache *CacheConfig `json:"cache,omitempty"`
 
+	// Built in Provision from the config alone.
+	ctx       caddy.Context
+	db        databaseTarget
+	cacheCfg  oauth.CacheConfig
+	stateKey  string // the pool key of db and cacheCfg
+	users     *oauth.UserVerifier
+	clients   oauth.ClientRegistry
+	logger    *zap.Logger
+	startWait time.Duration
+
+	// Built in Start on the open store. Handlers read the fields below only
+	// once started is done, which orders Start's writes before their reads;
+	// state != nil then says Start succeeded.
+	started  *startSignal
 	state    *sharedState
-	stateKey string
-	users    *oauth.UserVerifier
 	auth     *oauth.AuthServer
 	personal *oauth.PersonalTokens
 	metrics  *gatewayMetrics
 	audit    auditLog
-	logger   *zap.Logger
+	// held says this config has a reference to the shared state, which
+	// Cleanup gives back.
+	held bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -70,17 +86,34 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets defaults, expands placeholders and opens (or, across a
-// reload, reuses) the store and the validation cache.
+// Provision sets defaults, expands placeholders and builds everything that
+// depends on the config alone, so that a bad config fails here, under
+// `caddy validate` too. It has no side effects: the store is opened in
+// Start, which `caddy validate` does not call.
 func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
 	a.logger = ctx.Logger()
+	a.started = newStartSignal()
+	a.startWait = startWait
 	a.audit = auditLog{logger: a.logger.Named(auditLoggerName)}
+	// The registry is the config's own, in memory: registering is no
+	// side effect outside this config.
 	a.metrics = tokengateMetrics()
 	if err := a.metrics.register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("tokengate: registering metrics: %w", err)
 	}
 	repl := caddy.NewReplacer()
 
+	issuer, err := expandPlaceholders(repl, "issuer", a.Issuer)
+	if err != nil {
+		return fmt.Errorf("tokengate: %w", err)
+	}
+	if issuer != a.Issuer {
+		if err := checkIssuer(issuer); err != nil {
+			return err
+		}
+		a.Issuer = issuer
+	}
 	if a.CodeTTL == 0 {
 		a.CodeTTL = caddy.Duration(10 * time.Minute)
 	}
@@ -96,22 +129,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 	}
 
-	db, err := a.resolveDatabase(repl)
-	if err != nil {
+	if a.db, err = a.resolveDatabase(repl); err != nil {
 		return err
 	}
-	cache := oauth.CacheConfig{}
 	if a.Cache != nil {
-		cache.MaxEntries = a.Cache.MaxEntries
-		cache.TTL = time.Duration(a.Cache.TTL)
+		a.cacheCfg.MaxEntries = a.Cache.MaxEntries
+		a.cacheCfg.TTL = time.Duration(a.Cache.TTL)
 	}
-	a.stateKey = db.poolKey(cache)
-	state, err := loadSharedState(ctx, a.stateKey, db, cache, a.metrics)
-	if err != nil {
-		a.stateKey = ""
-		return fmt.Errorf("tokengate: opening %s store: %w", db.driver, err)
-	}
-	a.state = state
+	a.stateKey = a.db.poolKey(a.cacheCfg)
 
 	if a.Users != nil {
 		a.users, err = newUserVerifier(a.Users, repl)
@@ -119,16 +144,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("tokengate: %w", err)
 		}
 	}
-	a.auth, err = a.newAuthServer(repl)
+	a.clients, err = a.newClientRegistry(repl)
 	if err != nil {
 		return fmt.Errorf("tokengate: %w", err)
-	}
-	a.personal = &oauth.PersonalTokens{
-		Store:     state.store,
-		Validator: state.validator,
-		Scopes:    a.PersonalTokenScopes,
-		Metrics:   a.metrics,
-		Audit:     a.audit,
 	}
 	return nil
 }
@@ -141,40 +159,114 @@ func (a *App) resolveDatabase(repl *caddy.Replacer) (databaseTarget, error) {
 	}
 	switch cfg.Driver {
 	case "", "sqlite":
-		path, err := repl.ReplaceOrErr(cfg.Path, true, true)
+		path, err := expandPlaceholders(repl, "database sqlite path", cfg.Path)
 		if err != nil {
-			return databaseTarget{}, fmt.Errorf("tokengate: database sqlite path: %w", err)
+			return databaseTarget{}, fmt.Errorf("tokengate: %w", err)
 		}
 		if path == "" {
 			path = filepath.Join(caddy.AppDataDir(), "tokengate", "tokengate.db")
 		}
 		return databaseTarget{driver: "sqlite", location: path}, nil
 	case "postgres":
-		dsn, err := repl.ReplaceOrErr(cfg.DSN, true, true)
-		if err != nil || dsn == "" {
-			return databaseTarget{}, fmt.Errorf("tokengate: database postgres DSN is empty after expanding placeholders")
+		dsn, err := expandPlaceholders(repl, "database postgres DSN", cfg.DSN)
+		if err != nil {
+			return databaseTarget{}, fmt.Errorf("tokengate: %w", err)
+		}
+		if dsn == "" {
+			return databaseTarget{}, fmt.Errorf("tokengate: database postgres DSN is empty")
 		}
 		return databaseTarget{driver: "postgres", location: dsn}, nil
 	}
 	return databaseTarget{}, fmt.Errorf("tokengate: unknown database driver %q", cfg.Driver)
 }
 
-// Start is part of caddy.App; the store was opened in Provision.
-func (a *App) Start() error { return nil }
+// Start opens (or, across a reload, reuses) the store and the validation
+// cache, starts the revocation listener and the purger, and builds the
+// authorization server on them. Caddy starts the apps of a config in no
+// set order, so the http app may already be serving: handlers wait for
+// Start (see awaitStart).
+func (a *App) Start() error {
+	state, err := loadSharedState(a.ctx, a.stateKey, a.db, a.cacheCfg, a.metrics)
+	if err != nil {
+		a.started.close()
+		return fmt.Errorf("tokengate: opening %s store: %w", a.db.driver, err)
+	}
+	a.held = true
+	a.state = state
+	a.auth = a.newAuthServer(state)
+	a.personal = &oauth.PersonalTokens{
+		Store:     state.store,
+		Validator: state.validator,
+		Scopes:    a.PersonalTokenScopes,
+		Metrics:   a.metrics,
+		Audit:     a.audit,
+	}
+	a.started.close()
+	return nil
+}
 
-// Stop is part of caddy.App; the store is released in Cleanup, after the
-// next config (if any) has taken its reference.
+// Stop is part of caddy.App. The store is released in Cleanup, which Caddy
+// runs after Stop, and after the next config (if any) has started and taken
+// its own reference; Cleanup also runs alone when a config is validated,
+// fails to start, or fails after starting, so it is the one place that
+// releases.
 func (a *App) Stop() error { return nil }
 
-// Cleanup releases this config's reference to the shared store and cache.
+// Cleanup releases this config's reference to the shared store and cache,
+// if Start took one. It tolerates a failed Provision and a config that was
+// never started.
 func (a *App) Cleanup() error {
-	if a.stateKey == "" {
+	if a.started != nil {
+		// Handlers still waiting for a Start that will not come give up.
+		a.started.close()
+	}
+	if !a.held {
 		return nil
 	}
+	a.held = false
 	_, err := sharedStates.Delete(a.stateKey)
-	a.stateKey = ""
 	return err
 }
+
+// startWait bounds how long a request waits for Start: opening a new store
+// may wait listenReadyTimeout for the revocation listener, and migrating a
+// database takes a moment more.
+const startWait = 2 * listenReadyTimeout
+
+// awaitStart reports whether the store is open, waiting for Start (at most
+// a.startWait, and no longer than the request lives) if it has not run yet.
+// False means the caller answers as for an unreachable store.
+func (a *App) awaitStart(ctx context.Context) bool {
+	if a.started == nil { // not provisioned
+		return false
+	}
+	select {
+	case <-a.started.done:
+		return a.state != nil
+	default:
+	}
+	timer := time.NewTimer(a.startWait)
+	defer timer.Stop()
+	select {
+	case <-a.started.done:
+		return a.state != nil
+	case <-timer.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// startSignal is done once Start has run, or once Cleanup has found that
+// it never will.
+type startSignal struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func newStartSignal() *startSignal { return &startSignal{done: make(chan struct{})} }
+
+func (s *startSignal) close() { s.once.Do(func() { close(s.done) }) }
 
 // Interface guards
 var (

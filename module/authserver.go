@@ -9,21 +9,18 @@ import (
 	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
-// newAuthServer builds the OAuth authorization server from the config:
-// clients (secrets expanded), declared scopes and lifetimes. The store and
-// validator are the shared ones, so codes and tokens survive reloads.
-func (a *App) newAuthServer(repl *caddy.Replacer) (*oauth.AuthServer, error) {
-	scopes := make([]oauth.Scope, 0, len(a.Scopes))
+// newClientRegistry builds the OAuth clients from the config, secrets
+// expanded. It needs no store, so a bad client fails provisioning.
+func (a *App) newClientRegistry(repl *caddy.Replacer) (oauth.ClientRegistry, error) {
 	all := make([]string, 0, len(a.Scopes))
 	for _, s := range a.Scopes {
-		scopes = append(scopes, oauth.Scope{Name: s.Name, Description: s.Description})
 		all = append(all, s.Name)
 	}
 	clients := make([]*oauth.Client, 0, len(a.Clients))
 	for _, c := range a.Clients {
-		secret, err := repl.ReplaceOrErr(c.Secret, true, true)
+		secret, err := expandPlaceholders(repl, fmt.Sprintf("client %q secret", c.ID), c.Secret)
 		if err != nil {
-			return nil, fmt.Errorf("client %q secret: %w", c.ID, err)
+			return nil, err
 		}
 		allowed := c.Scopes
 		if len(allowed) == 0 {
@@ -43,14 +40,20 @@ func (a *App) newAuthServer(repl *caddy.Replacer) (*oauth.AuthServer, error) {
 		}
 		clients = append(clients, client)
 	}
-	registry, err := oauth.NewClientRegistry(clients...)
-	if err != nil {
-		return nil, err
+	return oauth.NewClientRegistry(clients...)
+}
+
+// newAuthServer builds the OAuth authorization server on the shared store
+// and validator, so codes and tokens survive reloads.
+func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
+	scopes := make([]oauth.Scope, 0, len(a.Scopes))
+	for _, s := range a.Scopes {
+		scopes = append(scopes, oauth.Scope{Name: s.Name, Description: s.Description})
 	}
 	return &oauth.AuthServer{
-		Store:         a.state.store,
-		Validator:     a.state.validator,
-		Clients:       registry,
+		Store:         state.store,
+		Validator:     state.validator,
+		Clients:       a.clients,
 		Scopes:        scopes,
 		CodeTTL:       time.Duration(a.CodeTTL),
 		AccessTTL:     time.Duration(a.AccessTokenTTL),
@@ -60,5 +63,5 @@ func (a *App) newAuthServer(repl *caddy.Replacer) (*oauth.AuthServer, error) {
 		Logger:        a.logger,
 		Metrics:       a.metrics,
 		Audit:         a.audit,
-	}, nil
+	}
 }

@@ -51,15 +51,19 @@ func newLimitEndpoints(t *testing.T) *Endpoints {
 		Issuer:   "https://api.example.com",
 		Scopes:   []ScopeConfig{{Name: "chargers:read"}, {Name: "sessions:read"}},
 		Clients:  []ClientConfig{{ID: limitClientID, Secret: limitClientSecret, RedirectURIs: []string{limitRedirectURI}}},
-		state:    &sharedState{store: store, validator: v},
 		stateKey: "body-limit:" + t.Name(),
 		metrics:  tokengateMetrics(),
 		logger:   zap.NewNop(),
 		Users:    &UsersConfig{},
 	}
-	if app.auth, err = app.newAuthServer(caddy.NewReplacer()); err != nil {
+	state := &sharedState{store: store, validator: v}
+	if app.clients, err = app.newClientRegistry(caddy.NewReplacer()); err != nil {
 		t.Fatal(err)
 	}
+	app.state = state
+	app.auth = app.newAuthServer(state)
+	app.started = newStartSignal()
+	app.started.close()
 	if app.users, err = oauth.NewUserVerifier(oauth.UserVerifierConfig{HS256Secret: []byte(limitUserSecret)}); err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func (e *Endpoints) authenticateClient(w http.ResponseWriter, r *http.Request, p
 	addr := remoteAddr(r)
 	limiter := limiterFor(e.app.stateKey)
 	if wait, blocked := limiter.blocked(addr); blocked {
-		e.app.metrics.rateLimited.Inc()
+		e.app.metrics.rateLimit()
 		w.Header().Set("Retry-After", retryAfter(wait))
 		_ = writeJSON(w, http.StatusTooManyRequests, oauthError{"temporarily_unavailable", "too many failed client authentications from this address; retry later"})
 		return nil, false
@@ -89,7 +89,7 @@ func (e *Endpoints) authenticateClient(w http.ResponseWriter, r *http.Request, p
 	}
 	if oerr.Code == oauth.ErrInvalidClient.Code {
 		limiter.fail(addr)
-		e.app.metrics.clientAuthFailures.Inc()
+		e.app.metrics.clientAuthFailure()
 		// The id the request named, which may be no client at all; never
 		// the secret.
 		e.app.audit.Audit(r.Context(), oauth.AuditEvent{Message: oauth.AuditClientAuthFailed, ClientID: creds.id})

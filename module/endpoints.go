@@ -92,21 +92,44 @@ func (e *Endpoints) Provision(ctx caddy.Context) error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	var serve func(http.ResponseWriter, *http.Request) error
 	switch r.URL.Path {
 	case e.APIToken:
-		return e.serveAPIToken(w, r)
+		serve = e.serveAPIToken
 	case e.Token:
-		return e.serveToken(w, r)
+		serve = e.serveToken
 	case e.Revoke:
-		return e.serveRevoke(w, r)
+		serve = e.serveRevoke
 	case e.Introspect:
-		return e.serveIntrospect(w, r)
+		serve = e.serveIntrospect
 	case metadataPath:
+		// Configuration only: served even before the store is open.
 		return e.serveMetadata(w, r)
 	case e.Authorize:
-		return e.serveAuthorize(w, r)
+		serve = e.serveAuthorize
+	default:
+		return next.ServeHTTP(w, r)
 	}
-	return next.ServeHTTP(w, r)
+	if !e.app.awaitStart(r.Context()) {
+		return e.notStarted(w, r)
+	}
+	return serve(w, r)
+}
+
+// notStarted answers as for an unreachable store when the app has not
+// opened it (yet): 503 temporarily_unavailable, an HTML page for the
+// browser flow's GET and form POST.
+func (e *Endpoints) notStarted(w http.ResponseWriter, r *http.Request) error {
+	if ce := e.logger.Check(zap.WarnLevel, "token store not open yet"); ce != nil {
+		ce.Write(zap.String("path", r.URL.Path))
+	}
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	if r.URL.Path == e.Authorize && (r.Method == http.MethodGet || r.Method == http.MethodPost && !isJSONRequest(r)) {
+		return e.writeErrorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
+			"The authorization server cannot be reached right now. Please try again in a moment.")
+	}
+	setNoStore(w)
+	return writeJSON(w, http.StatusServiceUnavailable, oauthError{"temporarily_unavailable", "the token store cannot be reached"})
 }
 
 // metadataPath is where RFC 8414 3 puts the authorization server metadata.

@@ -79,11 +79,15 @@ func (g *Guard) Provision(ctx caddy.Context) error {
 }
 
 // tokengateApp returns the configured tokengate app, or an error saying that
-// the global option block is missing (docs/reference.md).
+// the global option block is missing. An app that is configured but fails
+// to provision (an empty placeholder, say) reports its own error.
 func tokengateApp(ctx caddy.Context, who string) (*App, error) {
 	v, err := ctx.AppIfConfigured("tokengate")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return nil, fmt.Errorf("%s needs the tokengate global option block", who)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s needs the tokengate global option block: %w", who, err)
+		return nil, err
 	}
 	return v.(*App), nil
 }
@@ -111,6 +115,13 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if err != nil {
 		g.metrics.validation(validationInvalid)
 		return denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials))
+	}
+	if !g.app.awaitStart(r.Context()) {
+		if ce := g.logger.Check(zap.WarnLevel, "token store not open yet"); ce != nil {
+			ce.Write()
+		}
+		g.metrics.validation(validationUnavailable)
+		return denyUnavailable(w)
 	}
 	p, err := g.app.state.validator.Validate(r.Context(), text)
 	if err != nil {

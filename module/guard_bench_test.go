@@ -73,7 +73,7 @@ func newTestGuard(tb testing.TB) (*Guard, string) {
 	}
 	g := &Guard{
 		Methods: map[string][]string{"*": {"energy:read"}},
-		app:     &App{state: &sharedState{store: nil, validator: v}},
+		app:     startedApp(&sharedState{store: nil, validator: v}),
 		metrics: tokengateMetrics(),
 		logger:  zap.NewNop(),
 	}

@@ -124,27 +124,64 @@ func (m *gatewayMetrics) register(reg prometheus.Registerer) error {
 	return nil
 }
 
-// validation counts one guard decision.
-func (m *gatewayMetrics) validation(r validationResult) { m.validationResults[r].Inc() }
+// validation counts one guard decision. A nil *gatewayMetrics (a handler
+// built without its app, in tests) counts nothing, here and below.
+func (m *gatewayMetrics) validation(r validationResult) {
+	if m != nil {
+		m.validationResults[r].Inc()
+	}
+}
+
+// clientAuthFailure counts one failed client authentication.
+func (m *gatewayMetrics) clientAuthFailure() {
+	if m != nil {
+		m.clientAuthFailures.Inc()
+	}
+}
+
+// rateLimit counts one 429 answer.
+func (m *gatewayMetrics) rateLimit() {
+	if m != nil {
+		m.rateLimited.Inc()
+	}
+}
 
 // CacheHit implements oauth.Metrics.
-func (m *gatewayMetrics) CacheHit() { m.cacheHits.Inc() }
+func (m *gatewayMetrics) CacheHit() {
+	if m != nil {
+		m.cacheHits.Inc()
+	}
+}
 
 // CacheMiss implements oauth.Metrics.
-func (m *gatewayMetrics) CacheMiss() { m.cacheMisses.Inc() }
+func (m *gatewayMetrics) CacheMiss() {
+	if m != nil {
+		m.cacheMisses.Inc()
+	}
+}
 
 // TokenIssued implements oauth.Metrics.
 func (m *gatewayMetrics) TokenIssued(g oauth.Grant) {
+	if m == nil {
+		return
+	}
 	if c, ok := m.issuedByGrant[g]; ok {
 		c.Inc()
 	}
 }
 
 // RefreshReuse implements oauth.Metrics.
-func (m *gatewayMetrics) RefreshReuse() { m.refreshReuse.Inc() }
+func (m *gatewayMetrics) RefreshReuse() {
+	if m != nil {
+		m.refreshReuse.Inc()
+	}
+}
 
 // StoreCall implements oauth.Metrics.
 func (m *gatewayMetrics) StoreCall(op oauth.StoreOp, d time.Duration) {
+	if m == nil {
+		return
+	}
 	if o, ok := m.durationByOp[op]; ok {
 		o.Observe(d.Seconds())
 	}

@@ -28,9 +28,9 @@ type upstreamSigner struct {
 
 func newUpstreamSigner(cfg *UpstreamJWT, issuer string) (*upstreamSigner, error) {
 	repl := caddy.NewReplacer()
-	secret, err := repl.ReplaceOrErr(cfg.Secret, true, true)
+	secret, err := expandPlaceholders(repl, "secret", cfg.Secret)
 	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+		return nil, err
 	}
 	if secret == "" {
 		return nil, fmt.Errorf("secret is required")

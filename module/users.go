@@ -8,11 +8,11 @@ import (
 
 // newUserVerifier builds the end-user JWT verifier from the users block.
 func newUserVerifier(cfg *UsersConfig, repl *caddy.Replacer) (*oauth.UserVerifier, error) {
-	secret, err := repl.ReplaceOrErr(cfg.JWTSecret, true, true)
+	secret, err := expandPlaceholders(repl, "users jwt_secret", cfg.JWTSecret)
 	if err != nil {
 		return nil, err
 	}
-	jwksURL, err := repl.ReplaceOrErr(cfg.JWKSURL, true, true)
+	jwksURL, err := expandPlaceholders(repl, "users jwks_url", cfg.JWKSURL)
 	if err != nil {
 		return nil, err
 	}

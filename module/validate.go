@@ -16,8 +16,11 @@ func (a *App) Validate() error {
 	if a.Issuer == "" {
 		return fmt.Errorf("tokengate: issuer is required")
 	}
-	if err := checkIssuer(a.Issuer); err != nil {
-		return err
+	// An issuer with a placeholder is checked once Provision has expanded it.
+	if !hasPlaceholder(a.Issuer) {
+		if err := checkIssuer(a.Issuer); err != nil {
+			return err
+		}
 	}
 	if a.Database != nil {
 		switch a.Database.Driver {

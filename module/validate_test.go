@@ -33,6 +33,7 @@ func TestValidate(t *testing.T) {
 		{"issuer required", func(a *App) { a.Issuer = "" }, "issuer is required"},
 		{"issuer https unless loopback", func(a *App) { a.Issuer = "http://api.example.com" }, "must use https"},
 		{"issuer http loopback ok", func(a *App) { a.Issuer = "http://127.0.0.1:8080" }, ""},
+		{"issuer with a placeholder is checked once expanded", func(a *App) { a.Issuer = "{env.TOKENGATE_ISSUER}" }, ""},
 		{"undeclared scope in client", func(a *App) { a.Clients[0].Scopes = []string{"energy:read"} }, `"energy:read"`},
 		{"undeclared personal_token_scopes", func(a *App) { a.PersonalTokenScopes = []string{"nope"} }, `"nope"`},
 		{"client without redirect_uri", func(a *App) { a.Clients[1].RedirectURIs = nil }, `client "mobile" has no redirect_uri`},
