@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -104,64 +106,91 @@ func tryLoadCaddyfile(caddyfile string) error {
 			return fmt.Errorf("adapter warning: %s", w.String())
 		}
 	}
-	reloading := runningHTTPServers()
 	if err := caddy.Load(cfg, true); err != nil {
 		return fmt.Errorf("loading config: %w", err)
 	}
+	if err := awaitOldListenersClosed(); err != nil {
+		return err
+	}
 	// The old config's servers closed their connections; don't reuse them.
 	http.DefaultClient.CloseIdleConnections()
-	if reloading {
-		return awaitHandover()
-	}
 	return nil
 }
 
-// runningHTTPServers reports whether a config with HTTP servers is
-// running.
-func runningHTTPServers() bool {
-	app, err := caddy.ActiveContext().AppIfConfigured("http")
-	return err == nil && len(app.(*caddyhttp.App).Servers) > 0
-}
-
-// handoverAnswers is how many answers in a row, each on a new connection,
-// show that a reload's handover of the listening sockets is over.
-const handoverAnswers = 5
-
-// awaitHandover waits until the servers of the config just loaded answer
-// on new connections. caddy.Load returns once the old config's servers
-// have begun to shut down, not once they have; until they have, a new
-// connection can be caught between the two and reset (reload_test.go),
-// and a test's next request would fail for a reason that is not its own.
-func awaitHandover() error {
+// awaitOldListenersClosed waits until each port of the config just loaded
+// has one listening socket left: the new config's. On Linux Caddy does not
+// hand a listening socket over across a load: each config binds its own
+// with SO_REUSEPORT, and the kernel spreads new connections over all the
+// sockets bound to the port. caddy.Load (and caddy.Stop before a load on
+// the same port) returns once the old config's servers have begun to shut
+// down, and an old socket can stay open a while after that. A connection
+// the kernel gives it then is lost either way: reset when the socket
+// closes with the connection still unaccepted, or accepted and closed
+// unanswered (EOF), since net/http drops a request it reads once Shutdown
+// has begun. That is the handover, with or without tokengate; a test's
+// next request must reach the new config, so no new connection is made
+// until the old sockets are gone. Answers are no sign of it: the old
+// server answers too until it stops accepting.
+func awaitOldListenersClosed() error {
 	app, err := caddy.ActiveContext().AppIfConfigured("http")
 	if err != nil {
 		return nil
 	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	for _, srv := range app.(*caddyhttp.App).Servers {
 		for _, listen := range srv.Listen {
-			_, port, err := net.SplitHostPort(strings.TrimPrefix(listen, "tcp/"))
+			addr, err := caddy.ParseNetworkAddress(listen)
 			if err != nil {
-				continue
+				return err
 			}
-			url := "http://127.0.0.1:" + port + "/"
-			deadline := time.Now().Add(readyTimeout)
-			for answered := 0; answered < handoverAnswers; {
-				resp, err := client.Get(url)
-				if err != nil {
-					if time.Now().After(deadline) {
-						return fmt.Errorf("after the reload, %s does not answer: %w", url, err)
+			for offset := range addr.PortRangeSize() {
+				hostport := addr.JoinHostPort(offset)
+				deadline := time.Now().Add(readyTimeout)
+				for {
+					n, err := listeningSockets(hostport)
+					if err != nil {
+						return err
 					}
-					answered = 0
-					time.Sleep(10 * time.Millisecond)
-					continue
+					if n == 1 {
+						break
+					}
+					if time.Now().After(deadline) {
+						return fmt.Errorf("after the load, %d sockets listen on %s, want 1", n, hostport)
+					}
+					time.Sleep(time.Millisecond)
 				}
-				resp.Body.Close()
-				answered++
 			}
 		}
 	}
 	return nil
+}
+
+// listeningSockets counts the TCP sockets listening on hostport (an IPv4
+// address), as the kernel lists them in /proc/net/tcp.
+func listeningSockets(hostport string) (int, error) {
+	host, portStr, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return 0, err
+	}
+	ip := net.ParseIP(host).To4()
+	port, err := strconv.Atoi(portStr)
+	if ip == nil || err != nil {
+		return 0, fmt.Errorf("listeningSockets: %s is not an IPv4 address and port", hostport)
+	}
+	// The kernel prints the address as a native-endian word in hex.
+	local := fmt.Sprintf("%08X:%04X", binary.NativeEndian.Uint32(ip), port)
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0, err
+	}
+	const listen = "0A"
+	n := 0
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[1] == local && f[3] == listen {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // stopCaddy stops the running Caddy, as a process exit would.

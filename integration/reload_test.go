@@ -22,10 +22,11 @@ func TestReloadUnderLoad(t *testing.T) {
 	var sent, failed atomic.Int64
 	var mu sync.Mutex
 	var failures []string
-	// While Caddy swaps configs it hands its listening socket over, and a
-	// connection caught in between is reset (EOF or refused) with or
-	// without tokengate: the same loop against a route with no handler sees
-	// it too. So a transport error is retried, as a client would, for as
+	// While Caddy swaps configs the old config's listening socket stays
+	// open beside the new one for a moment (awaitOldListenersClosed), and a
+	// connection the kernel gives it then is reset or closed unanswered
+	// (EOF) with or without tokengate: the same loop against a route with
+	// no handler sees it too. So a transport error is retried, as a client would, for as
 	// long as retryFor, and what is judged is every answer Caddy gives: it
 	// must be a 200. How long a handover lasts depends on how the machine
 	// schedules the two configs, so the retries are bounded in time, not in
