@@ -1,6 +1,7 @@
 // Package sqlstore keeps tokengate's durable state in SQL: SQLite for a single
 // instance (the default, nothing to install) and PostgreSQL for several
-// instances sharing one database (SPEC 5). Both implement oauth.Store and
+// instances sharing one database (SPEC 5). Both implement oauth.Store with
+// the same tables (tables.go), each through its dialect (dialect.go), and
 // bring their schema up to date when opened.
 package sqlstore
 
