@@ -13,7 +13,7 @@ import (
 // TestEmptyPlaceholders: a placeholder that comes out empty is caught when
 // the config is provisioned (caddy validate, caddy run), with a message
 // naming the option and the placeholder, wherever the placeholder goes
-// (SPEC 1: {env.X} and {file.X} work wherever a secret or DSN goes). It
+// ({env.X} and {file.X} work wherever a secret or DSN goes). It
 // used to be reported as a missing tokengate global block when a handler
 // happened to load the app first.
 func TestEmptyPlaceholders(t *testing.T) {

@@ -189,7 +189,7 @@ func checkNoStore(t *testing.T, r response) {
 	}
 }
 
-// TestPersonalTokenChunkedBodyOverLimit: SPEC 4 limits request bodies to
+// TestPersonalTokenChunkedBodyOverLimit: request bodies are limited to
 // 64 KiB. A POST whose body has no Content-Length (chunked) and runs past
 // the limit gets 413 and does not rotate the token.
 func TestPersonalTokenChunkedBodyOverLimit(t *testing.T) {

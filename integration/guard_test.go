@@ -258,7 +258,7 @@ func rawExchange(t *testing.T, g *gateway, request string) response {
 }
 
 // TestGuardConnectionHeaderCannotDropIdentity: reverse_proxy drops the
-// headers a Connection header names (RFC 9110 7.6.1); SPEC 3 says the
+// headers a Connection header names (RFC 9110 7.6.1); the contract says the
 // identity headers reach the upstream whatever the client sent, and
 // method override headers never do.
 func TestGuardConnectionHeaderCannotDropIdentity(t *testing.T) {

@@ -80,7 +80,7 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 	if _, ok, err := other.DeletePersonalToken(context.Background(), "user-elsewhere"); err != nil || !ok {
 		t.Fatalf("revoking elsewhere: ok=%v err=%v", ok, err)
 	}
-	// SPEC 3's second counts from here, when the revoking call returned
+	// the 1 s bound counts from here, when the revoking call returned
 	// (its transaction, and so its NOTIFY, committed). eventually fails
 	// only on a request sent after the second is up, so a request that is
 	// merely slow to come back does not count against it.

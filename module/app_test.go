@@ -312,7 +312,7 @@ func bearerRequest(t *testing.T, method, target string) *http.Request {
 // TestHandlersBeforeStart: Caddy may start the http app before the
 // tokengate app, so a request can reach a handler before the store is
 // open. Past the wait it is answered as if the store were unreachable
-// (SPEC 3: 503 from the guard; temporarily_unavailable from the endpoints),
+// (503 from the guard; temporarily_unavailable from the endpoints),
 // never with a panic; what needs no store is served at once.
 func TestHandlersBeforeStart(t *testing.T) {
 	a, g, e := notStartedHandlers(t)

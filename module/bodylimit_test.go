@@ -211,7 +211,7 @@ func (env *limitEnv) needsConsent(t *testing.T) bool {
 	return need
 }
 
-// TestBodyLimitChunked: SPEC 4 and 8 limit every body the endpoints read
+// TestBodyLimitChunked: the contract limits every body the endpoints read
 // to 64 KiB. A body sent without Content-Length (chunked) one byte above
 // it gets 413 and changes nothing; the same request at exactly the limit
 // is served, which shows the refused one would otherwise have acted.

@@ -84,7 +84,7 @@ func TestStripClientHeaders(t *testing.T) {
 
 // TestUnlistGuardedHeaders: a Connection header naming an identity header
 // (or Authorization when the guard forwards it) would make reverse_proxy
-// drop it as hop-by-hop (RFC 9110 7.6.1); SPEC 3 removes those names and
+// drop it as hop-by-hop (RFC 9110 7.6.1); the guard removes those names and
 // keeps the others.
 func TestUnlistGuardedHeaders(t *testing.T) {
 	cases := []struct {
@@ -218,7 +218,7 @@ func TestGuardHeadersReachNextHandler(t *testing.T) {
 }
 
 // TestGuardPreflightHeaders: a CORS preflight passes without a token, and
-// still loses spoofed identity headers and method overrides (SPEC 3: on
+// still loses spoofed identity headers and method overrides (on
 // every request).
 func TestGuardPreflightHeaders(t *testing.T) {
 	g, _ := newTestGuard(t)

@@ -22,7 +22,7 @@ var identityHeaders = [...]string{headerUserID, headerScope, headerClientID, hea
 
 // methodOverrideHeaders ask some frameworks to run another method than the
 // request line's; the guard checked the scopes of that one, so they never
-// reach the next handler (SPEC 3).
+// reach the next handler.
 var methodOverrideHeaders = [...]string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
 
 // longestStripped is the longest name stripClientHeaders removes.

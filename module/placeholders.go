@@ -8,7 +8,7 @@ import (
 )
 
 // expandPlaceholders expands the {env.*} and {file.*} placeholders of the
-// config value named where (SPEC 1). A placeholder that comes out empty is
+// config value named where. A placeholder that comes out empty is
 // an error naming it: an unset variable must not silently become an empty
 // secret, DSN or issuer, nor fall back to a default. Any other placeholder
 // is an error that does not repeat its text, which in a secret could be
