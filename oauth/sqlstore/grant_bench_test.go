@@ -230,7 +230,7 @@ func openGrownSQLiteForBench(b *testing.B) benchStore {
 	for i := range grownTokens / 2 {
 		family := fmt.Sprintf("grown-%08d", i)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_families (family_id, client_id, user_id, created_at) VALUES (?, ?, ?, ?)`,
-			family, benchClientID, benchUserID, micro(now)); err != nil {
+			family, benchClientID, benchUserID, now.UnixMicro()); err != nil {
 			b.Fatal(err)
 		}
 		for _, kind := range []string{"a", "r"} {
@@ -238,7 +238,7 @@ func openGrownSQLiteForBench(b *testing.B) benchStore {
 			if _, err := tx.ExecContext(ctx, `
 				INSERT INTO oauth_tokens (token_hash, kind, family_id, client_id, user_id, scopes, issued_at, expires_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				h[:], kind, family, benchClientID, benchUserID, "chargers:read", micro(now), micro(now.Add(time.Hour))); err != nil {
+				h[:], kind, family, benchClientID, benchUserID, "chargers:read", now.UnixMicro(), now.Add(time.Hour).UnixMicro()); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"path"
 	"slices"
 	"testing"
@@ -62,5 +63,34 @@ func TestMigrationsMatchAcrossDialects(t *testing.T) {
 	}
 	if s, p := names(sqliteMigrations), names(postgresMigrations); !slices.Equal(s, p) {
 		t.Errorf("sqlite migrations %v differ from postgres migrations %v", s, p)
+	}
+}
+
+// assertAllMigrations checks that the database records each of ms once, in
+// order.
+func assertAllMigrations(t *testing.T, db dialect, ms []migration) {
+	t.Helper()
+	rs, err := db.QueryContext(context.Background(), `SELECT version FROM tokengate_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var got []int
+	for rs.Next() {
+		var v int
+		if err := rs.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]int, len(ms))
+	for i, m := range ms {
+		want[i] = m.version
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("recorded migrations %v, want %v", got, want)
 	}
 }

@@ -36,8 +36,8 @@ const (
 
 // notifyRevoked tells the other instances that h is revoked. pg_notify in
 // the revoking transaction is delivered only when it commits.
-func notifyRevoked(ctx context.Context, tx pgx.Tx, h oauth.TokenHash) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, revocationChannel, hex.EncodeToString(h[:]))
+func notifyRevoked(ctx context.Context, tx querier, h oauth.TokenHash) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, revocationChannel, hex.EncodeToString(h[:]))
 	return err
 }
 

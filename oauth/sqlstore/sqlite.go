@@ -17,8 +17,10 @@ import (
 )
 
 // SQLite is the store for a single tokengate instance: one database file,
-// shared safely by the configs that overlap during caddy reload.
+// shared safely by the configs that overlap during caddy reload. Its tables
+// are the shared ones (tables.go), run through sqliteDialect.
 type SQLite struct {
+	tables
 	db *sql.DB
 	// writeMu queues this process's writers. SQLite admits one writer at a
 	// time; without the queue, concurrent writers meet in SQLite's busy
@@ -76,6 +78,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
 	}
+	s.tables = newTables(sqliteDialect{s})
 	go s.checkpointWAL()
 	return s, nil
 }
@@ -132,155 +135,6 @@ func sqliteDSN(absPath string) string {
 	q.Set("_txlock", "immediate")
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(absPath), RawQuery: q.Encode()}
 	return u.String()
-}
-
-// LookupToken implements oauth.TokenLookup for personal and access tokens;
-// every other kind is unknown.
-func (s *SQLite) LookupToken(ctx context.Context, k oauth.Kind, h oauth.TokenHash) (oauth.Principal, error) {
-	if k == oauth.KindAccess {
-		return s.lookupAccess(ctx, h)
-	}
-	if k != oauth.KindPersonal {
-		return oauth.Principal{}, oauth.ErrNotFound
-	}
-	var userID, scopes string
-	err := s.stmts.QueryRowContext(ctx,
-		`SELECT user_id, scopes FROM personal_tokens WHERE token_hash = ?`, h[:],
-	).Scan(&userID, &scopes)
-	if errors.Is(err, sql.ErrNoRows) {
-		return oauth.Principal{}, oauth.ErrNotFound
-	}
-	if err != nil {
-		return oauth.Principal{}, fmt.Errorf("sqlstore: look up token: %w", err)
-	}
-	return oauth.Principal{UserID: userID, Scopes: splitScopes(scopes), Kind: oauth.KindPersonal}, nil
-}
-
-// ReplacePersonalToken implements oauth.PersonalTokenStore. The transaction
-// begins IMMEDIATE, so it holds the database's write lock from the read of
-// the old hash to the commit of the new one: writers for any user queue, and
-// each sees the hash its predecessor wrote.
-func (s *SQLite) ReplacePersonalToken(ctx context.Context, t oauth.PersonalToken) (oauth.TokenHash, bool, error) {
-	replaced, ok, err := s.replacePersonalToken(ctx, t)
-	if err != nil {
-		return oauth.TokenHash{}, false, fmt.Errorf("sqlstore: replace personal token: %w", err)
-	}
-	return replaced, ok, nil
-}
-
-func (s *SQLite) replacePersonalToken(ctx context.Context, t oauth.PersonalToken) (oauth.TokenHash, bool, error) {
-	defer s.lockWrites()()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return oauth.TokenHash{}, false, err
-	}
-	defer tx.Rollback() // a no-op after Commit
-
-	var (
-		replaced oauth.TokenHash
-		ok       bool
-		old      []byte
-	)
-	err = tx.QueryRowContext(ctx, `SELECT token_hash FROM personal_tokens WHERE user_id = ?`, t.UserID).Scan(&old)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return oauth.TokenHash{}, false, err
-	default:
-		if replaced, err = tokenHash(old); err != nil {
-			return oauth.TokenHash{}, false, err
-		}
-		ok = true
-	}
-	_, err = tx.ExecContext(ctx, `
-		INSERT INTO personal_tokens (user_id, token_hash, hint, scopes, created_at, last_used_at)
-		VALUES (?, ?, ?, ?, ?, NULL)
-		ON CONFLICT (user_id) DO UPDATE SET
-			token_hash = excluded.token_hash,
-			hint = excluded.hint,
-			scopes = excluded.scopes,
-			created_at = excluded.created_at,
-			last_used_at = NULL`,
-		t.UserID, t.Hash[:], t.Hint, joinScopes(t.Scopes), createdAtOrNow(t.CreatedAt).UnixMicro())
-	if err != nil {
-		return oauth.TokenHash{}, false, err
-	}
-	if err := tx.Commit(); err != nil {
-		return oauth.TokenHash{}, false, err
-	}
-	return replaced, ok, nil
-}
-
-// DeletePersonalToken implements oauth.PersonalTokenStore.
-func (s *SQLite) DeletePersonalToken(ctx context.Context, userID string) (oauth.TokenHash, bool, error) {
-	defer s.lockWrites()()
-	var b []byte
-	err := s.db.QueryRowContext(ctx,
-		`DELETE FROM personal_tokens WHERE user_id = ? RETURNING token_hash`, userID,
-	).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
-		return oauth.TokenHash{}, false, nil
-	}
-	if err != nil {
-		return oauth.TokenHash{}, false, fmt.Errorf("sqlstore: delete personal token: %w", err)
-	}
-	h, err := tokenHash(b)
-	if err != nil {
-		return oauth.TokenHash{}, false, fmt.Errorf("sqlstore: delete personal token: %w", err)
-	}
-	return h, true, nil
-}
-
-// PersonalToken implements oauth.PersonalTokenStore.
-func (s *SQLite) PersonalToken(ctx context.Context, userID string) (oauth.PersonalToken, error) {
-	var (
-		hash       []byte
-		hint       string
-		scopes     string
-		createdAt  int64
-		lastUsedAt sql.NullInt64
-	)
-	err := s.db.QueryRowContext(ctx,
-		`SELECT token_hash, hint, scopes, created_at, last_used_at FROM personal_tokens WHERE user_id = ?`, userID,
-	).Scan(&hash, &hint, &scopes, &createdAt, &lastUsedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return oauth.PersonalToken{}, oauth.ErrNotFound
-	}
-	if err != nil {
-		return oauth.PersonalToken{}, fmt.Errorf("sqlstore: read personal token: %w", err)
-	}
-	h, err := tokenHash(hash)
-	if err != nil {
-		return oauth.PersonalToken{}, fmt.Errorf("sqlstore: read personal token: %w", err)
-	}
-	pt := oauth.PersonalToken{
-		UserID:    userID,
-		Hash:      h,
-		Hint:      hint,
-		Scopes:    splitScopes(scopes),
-		CreatedAt: time.UnixMicro(createdAt).UTC(),
-	}
-	if lastUsedAt.Valid {
-		pt.LastUsedAt = time.UnixMicro(lastUsedAt.Int64).UTC()
-	}
-	return pt, nil
-}
-
-// TouchPersonalToken implements oauth.PersonalTokenStore. Uses are recorded
-// from several goroutines without ordering, so an older time never
-// overwrites a newer one. An unknown hash is not an error: the token may
-// have been rotated since it was used.
-func (s *SQLite) TouchPersonalToken(ctx context.Context, h oauth.TokenHash, t time.Time) error {
-	defer s.lockWrites()()
-	at := t.UnixMicro()
-	_, err := s.db.ExecContext(ctx, `
-		UPDATE personal_tokens SET last_used_at = ?
-		WHERE token_hash = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
-		at, h[:], at)
-	if err != nil {
-		return fmt.Errorf("sqlstore: touch personal token: %w", err)
-	}
-	return nil
 }
 
 // WatchRevocations implements oauth.Store. A SQLite file serves one

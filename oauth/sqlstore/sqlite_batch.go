@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
-	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 // grantOp is one grant transaction's work, waiting for a writer to run it.
@@ -234,11 +232,4 @@ func runGrantOp(tx *preparedTx, op *grantOp) (err error) {
 		return errors.Join(err, rerr)
 	}
 	return err
-}
-
-// kept reports whether an operation that returned err keeps its writes:
-// on success, and on a detected reuse, whose revocations must stick.
-func kept(err error) bool {
-	var reuse *oauth.ReuseError
-	return err == nil || errors.As(err, &reuse)
 }

@@ -31,13 +31,35 @@ func (p *preparedStatements) get(query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// ExecContext runs query outside a transaction.
+func (p *preparedStatements) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := p.get(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
 // QueryRowContext runs query outside a transaction.
-func (p *preparedStatements) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (p *preparedStatements) QueryRowContext(ctx context.Context, query string, args ...any) row {
 	st, err := p.get(query)
 	if err != nil {
 		return p.db.QueryRowContext(ctx, query, args...) // reports the same error
 	}
 	return st.QueryRowContext(ctx, args...)
+}
+
+// QueryContext runs query outside a transaction.
+func (p *preparedStatements) QueryContext(ctx context.Context, query string, args ...any) (rows, error) {
+	st, err := p.get(query)
+	if err != nil {
+		return nil, err
+	}
+	r, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err // not a nil *sql.Rows inside a rows
+	}
+	return r, nil
 }
 
 func (p *preparedStatements) close() {
@@ -49,7 +71,7 @@ func (p *preparedStatements) close() {
 }
 
 // preparedTx is a transaction that runs its queries as prepared
-// statements; it has the methods of *sql.Tx that the grant code uses.
+// statements.
 type preparedTx struct {
 	tx    *sql.Tx
 	stmts *preparedStatements
@@ -63,7 +85,7 @@ func (t *preparedTx) ExecContext(ctx context.Context, query string, args ...any)
 	return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 }
 
-func (t *preparedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (t *preparedTx) QueryRowContext(ctx context.Context, query string, args ...any) row {
 	st, err := t.stmts.get(query)
 	if err != nil {
 		return t.tx.QueryRowContext(ctx, query, args...) // reports the same error
@@ -71,10 +93,20 @@ func (t *preparedTx) QueryRowContext(ctx context.Context, query string, args ...
 	return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 }
 
-func (t *preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (t *preparedTx) QueryContext(ctx context.Context, query string, args ...any) (rows, error) {
 	st, err := t.stmts.get(query)
 	if err != nil {
 		return nil, err
 	}
-	return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	r, err := t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err // not a nil *sql.Rows inside a rows
+	}
+	return r, nil
 }
+
+// Interface guards
+var (
+	_ querier = (*preparedStatements)(nil)
+	_ querier = (*preparedTx)(nil)
+)

@@ -27,40 +27,6 @@ func TestSQLiteStore(t *testing.T) {
 	})
 }
 
-// sqliteMigrationVersions returns the versions recorded in tokengate_migrations.
-func sqliteMigrationVersions(t *testing.T, s *SQLite) []int {
-	t.Helper()
-	rows, err := s.db.Query(`SELECT version FROM tokengate_migrations ORDER BY version`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var versions []int
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		versions = append(versions, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return versions
-}
-
-func assertAllMigrations(t *testing.T, got []int, ms []migration) {
-	t.Helper()
-	if len(got) != len(ms) {
-		t.Fatalf("recorded migrations %v, want versions 1..%d", got, len(ms))
-	}
-	for i, v := range got {
-		if v != ms[i].version {
-			t.Fatalf("recorded migrations %v, want versions 1..%d", got, len(ms))
-		}
-	}
-}
-
 // A restart, or the next config during caddy reload, reopens the file: the
 // data must be there and the migrations must not run twice
 // (docs/operations.md).
@@ -78,7 +44,7 @@ func TestSQLiteReopenKeepsData(t *testing.T) {
 
 	second := openSQLiteAt(t, path)
 	assertFound(t, second, pt.Hash, "alice")
-	assertAllMigrations(t, sqliteMigrationVersions(t, second), sqliteMigrations)
+	assertAllMigrations(t, second.dialect, sqliteMigrations)
 }
 
 // During caddy reload the new config opens the file while the old one still
@@ -99,7 +65,7 @@ func TestSQLiteConcurrentOpen(t *testing.T) {
 		}
 		t.Cleanup(func() { stores[i].Close() })
 	}
-	assertAllMigrations(t, sqliteMigrationVersions(t, stores[0]), sqliteMigrations)
+	assertAllMigrations(t, stores[0].dialect, sqliteMigrations)
 }
 
 func TestSQLiteCreatesPrivateDirectory(t *testing.T) {

@@ -1,7 +1,8 @@
-// Package sqlstore keeps tokengate's durable state in SQL: SQLite for a
-// single instance (the default, nothing to install) and PostgreSQL for
-// several instances sharing one database (docs/operations.md). Both implement
-// oauth.Store and bring their schema up to date when opened.
+// Package sqlstore keeps tokengate's durable state in SQL: SQLite for a single
+// instance (the default, nothing to install) and PostgreSQL for several
+// instances sharing one database (docs/operations.md). Both implement oauth.Store with
+// the same tables (tables.go), each through its dialect (dialect.go), and
+// bring their schema up to date when opened.
 package sqlstore
 
 import (
