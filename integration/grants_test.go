@@ -48,7 +48,7 @@ func (a *connectedApp) guardStatus(t *testing.T, g *gateway) int {
 	return do(t, "GET", g.base+"/functions/v1/api/chargers", "", "Authorization", "Bearer "+a.access).status
 }
 
-// refresh presents the app's refresh token, and keeps the new pair when
+// refreshToken presents the app's refresh token, and keeps the new pair when
 // it is rotated.
 func (a *connectedApp) refreshToken(t *testing.T, g *gateway) response {
 	t.Helper()

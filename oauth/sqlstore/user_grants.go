@@ -18,8 +18,9 @@ type userGrantStatements struct {
 }
 
 // revocationStatements are the statements of one revocation, in the order
-// it runs them (that of families.go: codes, then families, then their
-// tokens).
+// it runs them, which is the order in which code exchanges and rotations
+// lock rows (grants.go, families.go): codes, then families, then their
+// tokens.
 type revocationStatements struct {
 	deleteCodes, revokeFamilies, revokeTokens, deleteConsents string
 }
@@ -39,9 +40,8 @@ func newRevocationStatements(d dialect, where string) revocationStatements {
 		// and a replay of it is still recognized as reuse.
 		deleteCodes:    d.rebind(`DELETE FROM oauth_codes WHERE ` + where + ` AND used_at IS NULL`),
 		revokeFamilies: d.rebind(`UPDATE oauth_families SET revoked_at = ? WHERE ` + where + ` AND revoked_at IS NULL`),
-		// Every token of the user's families, those revoked before
-		// included, so that a token whose family an earlier revocation
-		// missed cannot stay live.
+		// The tokens of those families not revoked yet; a family
+		// revoked earlier had its tokens revoked with it.
 		revokeTokens: d.rebind(`
 			UPDATE oauth_tokens SET revoked_at = ?
 			WHERE revoked_at IS NULL AND family_id IN (SELECT family_id FROM oauth_families WHERE ` + where + `)
