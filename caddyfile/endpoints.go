@@ -28,6 +28,7 @@ var endpointPaths = []struct{ option, path string }{
 	{"revoke", "/oauth/revoke"},
 	{"introspect", "/oauth/introspect"},
 	{"api_token", "/api-token"},
+	{"grants", "/oauth/grants"},
 	{"metadata", "/.well-known/oauth-authorization-server"},
 }
 
@@ -39,11 +40,14 @@ var endpointPaths = []struct{ option, path string }{
 //		revoke     <path>
 //		introspect <path>
 //		api_token  <path>
+//		grants     <path>
 //		consent_template <file>
 //	}]
 //
 // Every path starts with "/"; an omitted one keeps its default. The metadata
-// path (RFC 8414 3) is fixed. consent_template replaces the browser flow's
+// path (RFC 8414 3) is fixed. The grants endpoint also serves the paths one
+// segment below its own (<grants>/<client_id>), so no other endpoint may
+// sit there. consent_template replaces the browser flow's
 // consent page (docs/reference.md) with an html/template file, parsed when
 // the config is provisioned.
 func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -61,6 +65,7 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		"revoke":     &e.Revoke,
 		"introspect": &e.Introspect,
 		"api_token":  &e.APIToken,
+		"grants":     &e.Grants,
 	}
 	seen := seenOptions{}
 	for h.NextBlock(0) {
@@ -92,8 +97,10 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		}
 		*field = path
 	}
-	// Two endpoints on one path would leave one unreachable.
+	// Two endpoints on one path would leave one unreachable; so would one
+	// under the grants path, whose client ids it would hide.
 	owner := make(map[string]string, len(endpointPaths))
+	paths := make(map[string]string, len(endpointPaths))
 	for _, ep := range endpointPaths {
 		path := ep.path
 		if f := fields[ep.option]; f != nil && *f != "" {
@@ -103,6 +110,12 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 			return nil, h.Errf("%s and %s both use the path %s", other, ep.option, path)
 		}
 		owner[path] = ep.option
+		paths[ep.option] = path
+	}
+	for _, ep := range endpointPaths {
+		if grants := paths["grants"]; strings.HasPrefix(paths[ep.option], grants+"/") {
+			return nil, h.Errf("%s path %s is under the grants path %s, which serves %s/<client_id>", ep.option, paths[ep.option], grants, grants)
+		}
 	}
 	return e, nil
 }

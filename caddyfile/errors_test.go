@@ -293,6 +293,16 @@ func TestAdaptErrors(t *testing.T) {
 		{"endpoint on the metadata path", site(`tokengate_endpoints {
 		api_token /.well-known/oauth-authorization-server
 	}`), `api_token and metadata both use the path /.well-known/oauth-authorization-server`},
+		{"endpoints grants on another's path", site(`tokengate_endpoints {
+		grants /api-token
+	}`), `api_token and grants both use the path /api-token`},
+		{"endpoint under the grants path", site(`tokengate_endpoints {
+		grants /oauth
+	}`), `authorize path /oauth/authorize is under the grants path /oauth, which serves /oauth/<client_id>`},
+		{"grants path twice", site(`tokengate_endpoints {
+		grants /a
+		grants /b
+	}`), `grants is given more than once`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := adapt(t, tc.caddyfile)

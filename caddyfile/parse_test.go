@@ -245,7 +245,8 @@ func TestParseEndpoints(t *testing.T) {
 		revoke /r
 		introspect /i
 		api_token /p
-	}`, module.Endpoints{Authorize: "/a", Token: "/t", Revoke: "/r", Introspect: "/i", APIToken: "/p"}},
+		grants /g
+	}`, module.Endpoints{Authorize: "/a", Token: "/t", Revoke: "/r", Introspect: "/i", APIToken: "/p", Grants: "/g"}},
 		{"two defaults swapped", `tokengate_endpoints {
 		token /oauth/revoke
 		revoke /oauth/token

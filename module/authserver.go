@@ -63,5 +63,6 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 		Logger:        a.logger,
 		Metrics:       a.metrics,
 		Audit:         a.audit,
+		UserGrants:    state.store,
 	}
 }

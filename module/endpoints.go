@@ -27,6 +27,10 @@ type Endpoints struct {
 	Introspect string `json:"introspect,omitempty"`
 	// APIToken is the personal API token endpoint's path. Default: /api-token.
 	APIToken string `json:"api_token,omitempty"`
+	// Grants is the path of the user's connected apps (docs/reference.md):
+	// GET lists the clients the user authorized, DELETE on the path
+	// followed by /<client_id> revokes one. Default: /oauth/grants.
+	Grants string `json:"grants,omitempty"`
 	// ConsentTemplate is an html/template file that replaces the built-in
 	// consent page of the browser flow (docs/reference.md), read and parsed at
 	// provisioning; a file that cannot be parsed is a config error. It is
@@ -73,6 +77,7 @@ func (e *Endpoints) Provision(ctx caddy.Context) error {
 		{&e.Revoke, "/oauth/revoke"},
 		{&e.Introspect, "/oauth/introspect"},
 		{&e.APIToken, "/api-token"},
+		{&e.Grants, "/oauth/grants"},
 	} {
 		if *p.path == "" {
 			*p.path = p.def
@@ -108,7 +113,12 @@ func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	case e.Authorize:
 		serve = e.serveAuthorize
 	default:
-		return next.ServeHTTP(w, r)
+		// The grants path and the paths of its grants; every endpoint's
+		// own path goes first.
+		if _, ok := e.grantPath(r); !ok {
+			return next.ServeHTTP(w, r)
+		}
+		serve = e.serveGrants
 	}
 	if !e.app.awaitStart(r.Context()) {
 		return e.notStarted(w, r)

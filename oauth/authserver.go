@@ -50,6 +50,10 @@ type AuthServer struct {
 	Audit   Auditor
 	Now     func() time.Time
 
+	// UserGrants lists and ends users' grants (ListGrants, RevokeGrant
+	// and RevokeUser, usergrants.go); without it they fail.
+	UserGrants UserGrantStore
+
 	keyMu sync.Mutex
 	key   []byte
 }

@@ -42,6 +42,7 @@ func (c *clock) Advance(d time.Duration) {
 
 type e2e struct {
 	srv   *oauth.AuthServer
+	store *sqlstore.SQLite
 	val   *oauth.Validator
 	clk   *clock
 	logs  *observer.ObservedLogs
@@ -78,9 +79,10 @@ func newE2E(t *testing.T, configure func(s *oauth.AuthServer)) *e2e {
 	// clock starts there.
 	clk := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
 	srv := &oauth.AuthServer{
-		Store:     store,
-		Validator: val,
-		Clients:   reg,
+		Store:      store,
+		UserGrants: store,
+		Validator:  val,
+		Clients:    reg,
 		Scopes: []oauth.Scope{
 			{Name: "chargers:read"}, {Name: "sessions:read"}, {Name: "energy:read"},
 		},
@@ -91,7 +93,7 @@ func newE2E(t *testing.T, configure func(s *oauth.AuthServer)) *e2e {
 	if configure != nil {
 		configure(srv)
 	}
-	return &e2e{srv: srv, val: val, clk: clk, logs: logs, app: app, other: other}
+	return &e2e{srv: srv, store: store, val: val, clk: clk, logs: logs, app: app, other: other}
 }
 
 func (e *e2e) authorize(t *testing.T, scope string) string {

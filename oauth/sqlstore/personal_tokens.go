@@ -105,27 +105,35 @@ func (t *tables) DeletePersonalToken(ctx context.Context, userID string) (oauth.
 		ok      bool
 	)
 	err := t.dialect.writeTx(ctx, func(tx querier) error {
-		if err := t.dialect.lockName(ctx, tx, personalTokenLock+userID); err != nil {
+		var err error
+		if deleted, ok, err = t.deletePersonalIn(ctx, tx, userID); err != nil || !ok {
 			return err
 		}
-		var b []byte
-		err := tx.QueryRowContext(ctx, t.personal.delete, userID).Scan(&b)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if deleted, err = tokenHash(b); err != nil {
-			return err
-		}
-		ok = true
 		return t.dialect.notifyRevoked(ctx, tx, deleted)
 	})
 	if err != nil {
 		return oauth.TokenHash{}, false, fmt.Errorf("sqlstore: delete personal token: %w", err)
 	}
 	return deleted, ok, nil
+}
+
+// deletePersonalIn deletes userID's personal token inside tx, under the
+// lock ReplacePersonalToken takes, and returns its hash; ok is false when
+// the user had none. Announcing the hash is the caller's.
+func (t *tables) deletePersonalIn(ctx context.Context, tx querier, userID string) (oauth.TokenHash, bool, error) {
+	if err := t.dialect.lockName(ctx, tx, personalTokenLock+userID); err != nil {
+		return oauth.TokenHash{}, false, err
+	}
+	var b []byte
+	err := tx.QueryRowContext(ctx, t.personal.delete, userID).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return oauth.TokenHash{}, false, nil
+	}
+	if err != nil {
+		return oauth.TokenHash{}, false, err
+	}
+	h, err := tokenHash(b)
+	return h, err == nil, err
 }
 
 // PersonalToken implements oauth.PersonalTokenStore.

@@ -385,6 +385,18 @@ func storeCalls(s oauth.Store) map[string]func(ctx context.Context) error {
 		"TouchPersonalToken": func(ctx context.Context) error {
 			return s.TouchPersonalToken(ctx, h, testTime)
 		},
+		"Consents": func(ctx context.Context) error {
+			_, err := s.Consents(ctx, "gina")
+			return err
+		},
+		"RevokeClientGrant": func(ctx context.Context) error {
+			_, _, err := s.RevokeClientGrant(ctx, "gina", "app", testTime)
+			return err
+		},
+		"RevokeUser": func(ctx context.Context) error {
+			_, _, err := s.RevokeUser(ctx, "gina", testTime)
+			return err
+		},
 	}
 }
 

@@ -14,15 +14,17 @@ import (
 // dialect when the store opens, and the methods that use them:
 // personal_tokens.go, grants.go (codes and tokens; the statements of
 // both and of their refresh families), families.go (rotation and
-// revocation), consents.go and secrets.go. A new table follows the same
-// shape: a statements struct and its constructor, a field here, and
-// migrations for both databases.
+// revocation), consents.go and secrets.go; user_grants.go ends what one
+// user granted, across those tables. A new table follows the same shape: a
+// statements struct and its constructor, a field here, and migrations for
+// both databases.
 type tables struct {
 	dialect  dialect
 	personal personalTokenStatements
 	grants   grantStatements
 	consents consentStatements
 	secrets  secretStatements
+	users    userGrantStatements
 }
 
 func newTables(d dialect) tables {
@@ -32,6 +34,7 @@ func newTables(d dialect) tables {
 		grants:   newGrantStatements(d),
 		consents: newConsentStatements(d),
 		secrets:  newSecretStatements(d),
+		users:    newUserGrantStatements(d),
 	}
 }
 
