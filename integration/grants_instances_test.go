@@ -81,7 +81,7 @@ func TestGrantRevocationAcrossInstances(t *testing.T) {
 		t.Fatal("the other instance refuses a live access token")
 	}
 	revokeGrant(t, g, user, "home-app")
-	// SPEC 3's second counts from the revoking call's return.
+	// The 1 s bound counts from the revoking call's return.
 	eventually(t, time.Second, "access token of a revoked app refused by the other instance", func() bool {
 		return !other.accepts(t, home.access)
 	})

@@ -34,7 +34,7 @@ func TestGrantPath(t *testing.T) {
 	}
 }
 
-// SPEC 6.1 grant objects: every field present, [] for no grant, times in
+// Grant objects: every field present, [] for no grant, times in
 // RFC 3339 UTC.
 func TestGrantObjects(t *testing.T) {
 	empty, _ := json.Marshal(grantObjects(nil))

@@ -50,7 +50,7 @@ func (e *e2e) auditCount(msg, user, client string) int {
 	return n
 }
 
-// SPEC 6.1: a user's grants are the consents, named after their clients;
+// a user's grants are the consents, named after their clients;
 // a client no longer known is named by its id.
 func TestE2EListGrants(t *testing.T) {
 	e := newE2E(t, func(s *oauth.AuthServer) {
@@ -92,7 +92,7 @@ func TestE2EListGrants(t *testing.T) {
 	}
 }
 
-// SPEC 6.1: revoking a grant ends the consent and every token of the user
+// revoking a grant ends the consent and every token of the user
 // for that client at once, cached ones included, and leaves the user's
 // other grants alone.
 func TestE2ERevokeGrant(t *testing.T) {
@@ -141,7 +141,7 @@ func TestE2ERevokeGrant(t *testing.T) {
 	e.noSecretsLogged(t, first.AccessToken, first.RefreshToken, second.RefreshToken, rotated.RefreshToken, kept.RefreshToken)
 }
 
-// SPEC 6.1: revoking a user ends every grant and the personal token, and
+// revoking a user ends every grant and the personal token, and
 // leaves other users alone.
 func TestE2ERevokeUser(t *testing.T) {
 	e := newE2E(t, nil)
