@@ -14,7 +14,7 @@ import (
 // dialect when the store opens, and the methods that use them:
 // personal_tokens.go, grants.go (codes and tokens; the statements of
 // both and of their refresh families), families.go (rotation and
-// revocation), consents.go and secrets.go. A new table follows the same
+// revocation), consents.go, secrets.go and clients.go. A new table follows the same
 // shape: a statements struct and its constructor, a field here, and
 // migrations for both databases.
 type tables struct {
@@ -23,6 +23,7 @@ type tables struct {
 	grants   grantStatements
 	consents consentStatements
 	secrets  secretStatements
+	clients  clientStatements
 }
 
 func newTables(d dialect) tables {
@@ -32,6 +33,7 @@ func newTables(d dialect) tables {
 		grants:   newGrantStatements(d),
 		consents: newConsentStatements(d),
 		secrets:  newSecretStatements(d),
+		clients:  newClientStatements(d),
 	}
 }
 
