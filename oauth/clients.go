@@ -81,7 +81,7 @@ func (cs *Clients) List(ctx context.Context) ([]ListedClient, error) {
 		}
 		for i := range recs {
 			if cs.Static[recs[i].ID] == nil {
-				out = append(out, ListedClient{Client: recs[i].client(), Stored: &recs[i]})
+				out = append(out, ListedClient{Client: recs[i].Client(), Stored: &recs[i]})
 			}
 		}
 	}

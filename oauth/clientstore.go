@@ -85,8 +85,8 @@ type ClientStore interface {
 	DeleteClient(ctx context.Context, id string, now time.Time) error
 }
 
-// client is the Client the protocol uses for r.
-func (r StoredClient) client() *Client {
+// Client is the Client the protocol uses for r.
+func (r StoredClient) Client() *Client {
 	source := r.Source
 	if source == "" {
 		source = SourceStore

@@ -63,7 +63,7 @@ func (v *StoredClients) Find(ctx context.Context, id string) (c *Client, rec Sto
 	}
 	// Kept unless the view has meanwhile heard something newer, which
 	// wins: it may be the client's removal.
-	held := v.apply(id, rec, rec.client(), n)
+	held := v.apply(id, rec, rec.Client(), n)
 	if held.client == nil {
 		return nil, StoredClient{}, true, ErrNotFound
 	}
@@ -89,7 +89,7 @@ func (v *StoredClients) Refresh(ctx context.Context, id string) error {
 	case err != nil:
 		return err
 	}
-	v.apply(id, rec, rec.client(), n)
+	v.apply(id, rec, rec.Client(), n)
 	return nil
 }
 
@@ -142,7 +142,7 @@ func (v *StoredClients) reload(ctx context.Context) ([]StoredClient, error) {
 	}
 	for _, rec := range recs {
 		if _, newer := next[rec.ID]; !newer {
-			next[rec.ID] = storedEntry{rec: rec, client: rec.client(), read: n}
+			next[rec.ID] = storedEntry{rec: rec, client: rec.Client(), read: n}
 		}
 	}
 	v.entries, v.floor = next, n
