@@ -36,9 +36,9 @@ func (AdminAPI) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision finds the config's tokengate app, as the PKI admin routes find
-// theirs. A config without one is no error: the routes then answer 404.
-// Neither is an app that fails to load here; loading the config's apps
-// reports that failure right after.
+// theirs. A config without one is no error (see startedApp). Neither is
+// an app that fails to load here: loading the config's apps reports that
+// failure right after, and the config is refused.
 func (a *AdminAPI) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger(a)
 	if app, err := ctx.AppIfConfigured("tokengate"); err == nil {
@@ -97,17 +97,23 @@ func pathSegments(escaped string) ([]string, bool) {
 	return segs, true
 }
 
-// startedApp returns the tokengate app once its store is open. A config
-// without the app gets 404; one whose store is not open (yet) gets 503,
-// after a wait as short as the handlers' (App.awaitStart).
+// startedApp returns the tokengate app once its store is open: this
+// config's, after the handlers' wait for it (App.awaitStart). Caddy puts
+// a new config's admin routes in place before it starts the config, and
+// leaves them there if the config fails; the routes then work on the app
+// of the config still running. No app at all is 404; none started, 503.
 func (a *AdminAPI) startedApp(r *http.Request) (*App, error) {
-	if a.app == nil {
+	if a.app != nil && a.app.awaitStart(r.Context()) {
+		return a.app, nil
+	}
+	if app, err := caddy.ActiveContext().AppIfConfigured("tokengate"); err == nil {
+		if running := app.(*App); running != a.app && running.awaitStart(r.Context()) {
+			return running, nil
+		}
+	} else if a.app == nil {
 		return nil, apiError(http.StatusNotFound, errors.New("the running config has no tokengate app"))
 	}
-	if !a.app.awaitStart(r.Context()) {
-		return nil, apiError(http.StatusServiceUnavailable, errors.New("tokengate's store is not open: the config has not started, or its store could not be opened"))
-	}
-	return a.app, nil
+	return nil, apiError(http.StatusServiceUnavailable, errors.New("tokengate's store is not open: the config has not started, or its store could not be opened"))
 }
 
 // allowMethods answers 405 unless r's method is one of methods.
