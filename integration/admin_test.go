@@ -166,7 +166,10 @@ func TestAdminStoredClientRestart(t *testing.T) {
 		if r := admin.call(t, "GET", "/tokengate/clients/billing", ""); r.status != 200 {
 			t.Fatalf("after a reload GET billing: %d %s", r.status, r.body)
 		}
-		tok = billingTokens(t, g, conf, "user-restart", "chargers:read")
+		tok, err := refreshWith(conf, tok.RefreshToken)
+		if err != nil {
+			t.Fatalf("refresh after a reload: %v", err)
+		}
 		broken := strings.Replace(g.caddyfile, "database "+database, "database postgres {env.TOKENGATE_TEST_UNSET_DSN}", 1)
 		if err := tryLoadCaddyfile(broken); err == nil || !strings.Contains(err.Error(), "TOKENGATE_TEST_UNSET_DSN} is empty") {
 			t.Fatalf("loading a config with an empty DSN: %v, want it refused", err)
