@@ -3,6 +3,9 @@ package integration
 import (
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +196,43 @@ func TestAdminStoredClientRestart(t *testing.T) {
 			t.Errorf("DELETE a static client: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// TestAdminLogsNeverCarrySecrets: the secrets and tokens the admin API
+// hands out reach no log line, at DEBUG, while the changes are audited.
+func TestAdminLogsNeverCarrySecrets(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	g := newGateway(t, "sqlite "+t.TempDir()+"/tg.db", oauthClients, "log {\n\t\toutput file "+logFile+"\n\t\tlevel DEBUG\n\t}",
+		func(c string) string { return strings.Replace(c, "admin off", "admin "+admin, 1) })
+	g.start(t)
+	api := adminAPI{"http://" + admin}
+	secret := api.addClient(t, billingBody)
+	r := api.call(t, "POST", "/tokengate/clients/billing/secret", "")
+	rotated, _ := r.decode(t)["client_secret"].(string)
+	r = api.call(t, "POST", "/tokengate/users/user-admin-logs/personal-token", "")
+	personal, _ := r.decode(t)["token"].(string)
+	api.call(t, "DELETE", "/tokengate/clients/billing", "")
+	if secret == "" || rotated == "" || personal == "" {
+		t.Fatal("the admin API handed out no secret or token")
+	}
+	stopCaddy(t)
+	loadCaddyfile(t, g.caddyfile) // the test's cleanup stops it again
+
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := string(data)
+	for _, s := range []string{secret, rotated, personal, secret[4:20], personal[4:20]} {
+		if strings.Contains(logs, s) {
+			t.Errorf("a secret or token handed out by the admin API reached the log")
+		}
+	}
+	for _, line := range []string{`"msg":"client added","client_id":"billing"`, `"msg":"client secret rotated","client_id":"billing"`,
+		`"msg":"client removed","client_id":"billing"`, `"msg":"personal token activated","user_id":"user-admin-logs"`} {
+		if !strings.Contains(logs, line) {
+			t.Errorf("no audit line %s", line)
+		}
+	}
 }
