@@ -30,7 +30,10 @@ func TestOAuthRotationAcrossInstances(t *testing.T) {
 		}
 		defer other.Close()
 		otherServer := secondAuthServer(t, other)
-		home := otherServer.Clients["home-app"]
+		home, err := otherServer.Clients.FindClient(context.Background(), "home-app")
+		if err != nil {
+			t.Fatal(err)
+		}
 
 		verifier := oauth2.GenerateVerifier()
 		code := authorizeJSON(t, g, "user-instances", "home-app", homeRedirect, "chargers:read", verifier)

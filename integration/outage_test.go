@@ -42,6 +42,18 @@ func TestStoreOutage(t *testing.T) {
 	if r := do(t, "POST", g.base+"/api-token", "", "Authorization", "Bearer "+userJWT(t, "user-outage-new")); r.status != 503 {
 		t.Errorf("api_token during the outage: %d %s, want 503", r.status, r.body)
 	}
+	// A client this instance does not know cannot be looked up: 503, not
+	// the 401 or 400 of an unknown client (a stored client may have it).
+	r = do(t, "POST", g.base+"/oauth/token", "grant_type=refresh_token&refresh_token=tgr_x&client_id=stored-elsewhere",
+		"Content-Type", "application/x-www-form-urlencoded")
+	if r.status != 503 || !strings.Contains(r.body, "temporarily_unavailable") {
+		t.Errorf("token endpoint, unknown client, during the outage: %d %s, want 503", r.status, r.body)
+	}
+	r = do(t, "GET", g.base+"/oauth/authorize?client_id=stored-elsewhere&redirect_uri=https%3A%2F%2Fa.example%2Fcb&response_type=code&scope=energy%3Aread&state=s",
+		"", "Authorization", "Bearer "+userJWT(t, "user-outage-new"))
+	if r.status != 503 || r.header.Get("Retry-After") == "" {
+		t.Errorf("authorize page, unknown client, during the outage: %d, want 503 with Retry-After", r.status)
+	}
 
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

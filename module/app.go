@@ -60,7 +60,7 @@ type App struct {
 	cacheCfg  oauth.CacheConfig
 	stateKey  string // the pool key of db and cacheCfg
 	users     *oauth.UserVerifier
-	clients   oauth.ClientRegistry
+	clients   oauth.ClientRegistry // the static clients
 	logger    *zap.Logger
 	startWait time.Duration
 
@@ -69,6 +69,8 @@ type App struct {
 	// state != nil then says Start succeeded.
 	started  *startSignal
 	state    *sharedState
+	registry *oauth.Clients // static and stored clients
+	admin    *oauth.ClientAdmin
 	auth     *oauth.AuthServer
 	personal *oauth.PersonalTokens
 	metrics  *gatewayMetrics
@@ -192,7 +194,18 @@ func (a *App) Start() error {
 		return fmt.Errorf("tokengate: opening %s store: %w", a.db.driver, err)
 	}
 	a.held = true
+	a.use(state)
+	a.started.close()
+	return nil
+}
+
+// use builds what serves requests on the open store of state: the
+// clients, static and stored, the authorization server and personal
+// tokens.
+func (a *App) use(state *sharedState) {
 	a.state = state
+	a.registry = &oauth.Clients{Static: a.clients, Stored: state.clients}
+	a.admin = &oauth.ClientAdmin{Clients: a.registry, Store: state.store, Audit: a.audit}
 	a.auth = a.newAuthServer(state)
 	a.personal = &oauth.PersonalTokens{
 		Store:     state.store,
@@ -201,8 +214,6 @@ func (a *App) Start() error {
 		Metrics:   a.metrics,
 		Audit:     a.audit,
 	}
-	a.started.close()
-	return nil
 }
 
 // Stop is part of caddy.App. The store is released in Cleanup, which Caddy

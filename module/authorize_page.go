@@ -135,6 +135,13 @@ func (e *Endpoints) pageAuthorizeFailed(w http.ResponseWriter, p pageParams, oer
 	if redirectable {
 		return e.pageRedirectError(w, p, oerr)
 	}
+	if oerr.Status == http.StatusServiceUnavailable {
+		// The client could not be looked up: nothing is known to be wrong
+		// with the request.
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		return e.writeErrorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
+			"The authorization server cannot be reached right now. Please try again in a moment.")
+	}
 	msg := "The application sent an invalid authorization request"
 	if oerr.Description != "" {
 		msg += ": " + oerr.Description

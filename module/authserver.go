@@ -53,7 +53,7 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 	return &oauth.AuthServer{
 		Store:         state.store,
 		Validator:     state.validator,
-		Clients:       a.clients,
+		Clients:       a.registry,
 		Scopes:        scopes,
 		CodeTTL:       time.Duration(a.CodeTTL),
 		AccessTTL:     time.Duration(a.AccessTokenTTL),

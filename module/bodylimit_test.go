@@ -55,19 +55,19 @@ func newLimitEndpoints(t *testing.T) *Endpoints {
 		metrics:  tokengateMetrics(),
 		logger:   zap.NewNop(),
 		Users:    &UsersConfig{},
+
+		PersonalTokenScopes: []string{"chargers:read", "sessions:read"},
 	}
-	state := &sharedState{store: store, validator: v}
+	state := &sharedState{store: store, validator: v, clients: oauth.NewStoredClients(store)}
 	if app.clients, err = app.newClientRegistry(caddy.NewReplacer()); err != nil {
 		t.Fatal(err)
 	}
-	app.state = state
-	app.auth = app.newAuthServer(state)
+	app.use(state)
 	app.started = newStartSignal()
 	app.started.close()
 	if app.users, err = oauth.NewUserVerifier(oauth.UserVerifierConfig{HS256Secret: []byte(limitUserSecret)}); err != nil {
 		t.Fatal(err)
 	}
-	app.personal = &oauth.PersonalTokens{Store: store, Validator: v, Scopes: []string{"chargers:read", "sessions:read"}}
 	return &Endpoints{
 		Authorize:   "/oauth/authorize",
 		Token:       "/oauth/token",
@@ -149,7 +149,7 @@ func newLimitEnv(t *testing.T) *limitEnv {
 	if env.personal, _, err = env.e.app.personal.Issue(ctx, limitUser); err != nil {
 		t.Fatal(err)
 	}
-	client, err := env.e.app.auth.Clients.Authenticate(limitClientID, limitClientSecret, true)
+	client, err := env.e.app.registry.Authenticate(ctx, limitClientID, limitClientSecret, true)
 	if err != nil {
 		t.Fatal(err)
 	}

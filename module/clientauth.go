@@ -2,9 +2,12 @@ package module
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"go.uber.org/zap"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
 )
@@ -83,7 +86,7 @@ func (e *Endpoints) authenticateClient(w http.ResponseWriter, r *http.Request, p
 	creds, oerr := parseClientCredentials(r.Header["Authorization"], p)
 	if oerr == nil {
 		var c *oauth.Client
-		if c, oerr = e.authenticatedClient(creds); oerr == nil {
+		if c, oerr = e.authenticatedClient(r, creds); oerr == nil {
 			return c, true
 		}
 	}
@@ -104,13 +107,18 @@ func (e *Endpoints) authenticateClient(w http.ResponseWriter, r *http.Request, p
 	return nil, false
 }
 
-func (e *Endpoints) authenticatedClient(creds clientCredentials) (*oauth.Client, *oauth.Error) {
+func (e *Endpoints) authenticatedClient(r *http.Request, creds clientCredentials) (*oauth.Client, *oauth.Error) {
 	if creds.id == "" {
 		return nil, oauth.ErrInvalidClient
 	}
-	c, err := e.app.auth.Clients.Authenticate(creds.id, creds.secret, creds.secretGiven)
-	if err != nil {
+	c, err := e.app.registry.Authenticate(r.Context(), creds.id, creds.secret, creds.secretGiven)
+	switch {
+	case errors.Is(err, oauth.ErrInvalidClient):
 		return nil, oauth.ErrInvalidClient
+	case err != nil:
+		// A client this instance does not know could not be looked up.
+		e.logger.Error("reading the client failed", zap.String("client_id", creds.id), zap.Error(err))
+		return nil, oauth.ErrTemporarilyUnavailable
 	}
 	return c, nil
 }

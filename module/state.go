@@ -21,10 +21,12 @@ import (
 // cache and connections carry over (as the ACME server's database pool does).
 var sharedStates = caddy.NewUsagePool()
 
-// sharedState is one open store with its cache and revocation listener.
+// sharedState is one open store with its cache, its view of the stored
+// clients, and the listeners that keep both current.
 type sharedState struct {
 	store       oauth.Store
 	validator   *oauth.Validator
+	clients     *oauth.StoredClients
 	stopWatcher context.CancelFunc
 	watcherDone chan struct{}
 }
@@ -56,7 +58,8 @@ func loadSharedState(ctx caddy.Context, key string, db databaseTarget, cache oau
 		}
 		validator.SetMetrics(metrics)
 		watchCtx, stop := context.WithCancel(context.Background())
-		s := &sharedState{store: store, validator: validator, stopWatcher: stop, watcherDone: make(chan struct{})}
+		s := &sharedState{store: store, validator: validator, clients: oauth.NewStoredClients(store),
+			stopWatcher: stop, watcherDone: make(chan struct{})}
 		logger := ctx.Logger()
 		var background sync.WaitGroup
 		listening := make(chan struct{})
@@ -67,6 +70,7 @@ func loadSharedState(ctx caddy.Context, key string, db databaseTarget, cache oau
 		}
 		background.Go(func() { store.WatchRevocations(watchCtx, validator.Forget, reset) })
 		background.Go(func() { purgeExpired(watchCtx, store, logger) })
+		background.Go(func() { watchClients(watchCtx, store, s.clients, logger) })
 		go func() {
 			background.Wait()
 			close(s.watcherDone)
@@ -98,6 +102,45 @@ func (s *sharedState) Destruct() error {
 	s.validator.Close()
 	return s.store.Close()
 }
+
+// watchClients keeps the view of the stored clients current with the
+// changes made through other instances (docs/operations.md) until ctx is
+// done: each change notice reads that client again, and each time the
+// store starts listening, the first time included, every client is read
+// again, since notices may have been missed.
+func watchClients(ctx context.Context, store oauth.Store, clients *oauth.StoredClients, logger *zap.Logger) {
+	reloadAll := func() {
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+			callCtx, cancel := context.WithTimeout(ctx, clientReadTimeout)
+			err := clients.Reload(callCtx)
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			logger.Warn("reading the stored clients failed; retrying", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+	}
+	store.WatchClients(ctx, func(id string) {
+		if id == "" {
+			reloadAll()
+			return
+		}
+		callCtx, cancel := context.WithTimeout(ctx, clientReadTimeout)
+		defer cancel()
+		if err := clients.Refresh(callCtx, id); err != nil && ctx.Err() == nil {
+			logger.Warn("reading a changed client failed; it is read again on its next use", zap.String("client_id", id), zap.Error(err))
+			clients.Forget(id)
+		}
+	}, reloadAll)
+}
+
+// clientReadTimeout bounds one read of the stored clients.
+const clientReadTimeout = 10 * time.Second
 
 // listenReadyTimeout bounds how long a new store waits for its revocation
 // listener before serving.

@@ -73,9 +73,17 @@ func (a *App) Validate() error {
 
 // checkScopes refuses any scope in names that no scope line declares.
 func (a *App) checkScopes(where string, names []string) error {
+	if err := a.undeclared(where, names); err != nil {
+		return fmt.Errorf("tokengate: %w", err)
+	}
+	return nil
+}
+
+// undeclared is checkScopes without the config's prefix.
+func (a *App) undeclared(where string, names []string) error {
 	for _, n := range names {
 		if !a.declares(n) {
-			return fmt.Errorf("tokengate: %s names undeclared scope %q", where, n)
+			return fmt.Errorf("%s names undeclared scope %q", where, n)
 		}
 	}
 	return nil
@@ -90,6 +98,8 @@ func (a *App) declares(scope string) bool {
 	return false
 }
 
+// checkClient checks a client of the config: its secret, then the rules
+// every client keeps (checkClientRules).
 func (a *App) checkClient(c ClientConfig) error {
 	where := fmt.Sprintf("client %q", c.ID)
 	if c.Secret != "" && c.SecretHash != "" {
@@ -100,25 +110,47 @@ func (a *App) checkClient(c ClientConfig) error {
 			return fmt.Errorf("tokengate: %s: %w", where, err)
 		}
 	}
-	if len(c.RedirectURIs) == 0 {
-		return fmt.Errorf("tokengate: %s has no redirect_uri", where)
+	rules := clientRules{where: where, public: c.Secret == "" && c.SecretHash == "", redirectURIs: c.RedirectURIs, scopes: c.Scopes, pkce: c.PKCE}
+	if err := a.checkClientRules(rules); err != nil {
+		return fmt.Errorf("tokengate: %w", err)
 	}
-	for _, u := range c.RedirectURIs {
+	return nil
+}
+
+// clientRules is what the rules of docs/reference.md look at in a client,
+// whether it comes from the config or from the admin API.
+type clientRules struct {
+	where        string // how messages name the client: `client "home-app"`
+	public       bool
+	redirectURIs []string
+	scopes       []string
+	pkce         string // "", "required" or "optional"
+}
+
+// checkClientRules applies the rules every client keeps: at least one
+// redirect URI, each absolute, without a fragment, and https unless its
+// host is loopback; only declared scopes; and pkce optional for
+// confidential clients only. The message names the culprit.
+func (a *App) checkClientRules(c clientRules) error {
+	if len(c.redirectURIs) == 0 {
+		return fmt.Errorf("%s has no redirect_uri", c.where)
+	}
+	for _, u := range c.redirectURIs {
 		if err := checkRedirectURI(u); err != nil {
-			return fmt.Errorf("tokengate: %s: %w", where, err)
+			return fmt.Errorf("%s: %w", c.where, err)
 		}
 	}
-	if err := a.checkScopes(where, c.Scopes); err != nil {
+	if err := a.undeclared(c.where, c.scopes); err != nil {
 		return err
 	}
-	switch c.PKCE {
+	switch c.pkce {
 	case "", "required":
 	case "optional":
-		if c.Secret == "" && c.SecretHash == "" {
-			return fmt.Errorf("tokengate: %s is public (no secret), so pkce cannot be optional", where)
+		if c.public {
+			return fmt.Errorf("%s is public (no secret), so pkce cannot be optional", c.where)
 		}
 	default:
-		return fmt.Errorf("tokengate: %s: pkce must be required or optional, not %q", where, c.PKCE)
+		return fmt.Errorf("%s: pkce must be required or optional, not %q", c.where, c.pkce)
 	}
 	return nil
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
+
+	"go.uber.org/zap"
 )
 
 // ValidateAuthorize checks an authorization request as Authorize does, in
@@ -14,9 +17,13 @@ import (
 // redirect URI (RFC 6749 4.1.2.1): never when the client or the redirect URI
 // is bad. The user is not checked; the caller authenticates the user first.
 func (s *AuthServer) ValidateAuthorize(ctx context.Context, r AuthorizeRequest) (*Client, []string, *Error, bool) {
-	c := s.Clients[r.ClientID]
-	if c == nil {
+	c, err := s.Clients.FindClient(ctx, r.ClientID)
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return nil, nil, ErrInvalidRequest.WithDescription("unknown client_id"), false
+	case err != nil:
+		s.logger().Error("reading the client failed", zap.String("client_id", r.ClientID), zap.Error(err))
+		return nil, nil, ErrTemporarilyUnavailable, false
 	}
 	if r.RedirectURI == "" || !c.MatchRedirectURI(r.RedirectURI) {
 		return nil, nil, ErrInvalidRequest.WithDescription("redirect_uri is not registered for this client"), false
@@ -28,9 +35,9 @@ func (s *AuthServer) ValidateAuthorize(ctx context.Context, r AuthorizeRequest) 
 	default:
 		return c, nil, ErrUnsupportedResponseType.WithDescription("response_type must be code"), true
 	}
-	scopes, err := s.requestedScopes(c, r.Scope)
-	if err != nil {
-		return c, nil, err, true
+	scopes, serr := s.requestedScopes(c, r.Scope)
+	if serr != nil {
+		return c, nil, serr, true
 	}
 	if r.State == "" {
 		return c, nil, ErrInvalidRequest.WithDescription("state is required"), true

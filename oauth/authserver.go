@@ -36,7 +36,7 @@ const storeTimeout = 5 * time.Second
 type AuthServer struct {
 	Store     GrantStore
 	Validator *Validator
-	Clients   ClientRegistry
+	Clients   ClientFinder
 	// Scopes are all the scopes that exist.
 	Scopes []Scope
 	// Lifetimes; zero means the defaults above. RefreshMaxAge (zero: no
@@ -128,6 +128,8 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 		Challenge:   r.CodeChallenge,
 		FamilyID:    family,
 		ExpiresAt:   now.Add(orDefault(s.CodeTTL, DefaultCodeTTL)),
+
+		ClientGeneration: c.generation,
 	})
 	if e != nil {
 		s.logger().Error("saving authorization code failed", zap.String("client_id", c.ID), zap.String("user_id", r.UserID), zap.Error(e))
@@ -219,8 +221,12 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	var failure *Error
 	check := func(c Code) error {
 		switch {
-		case c.ClientID != client.ID:
+		case c.ClientID != client.ID || c.ClientGeneration != client.generation:
+			// Another client, or an earlier one of the same id.
 			failure = badCode
+		case !client.mayRequestAll(c.Scopes):
+			// The client's scopes were narrowed since the code was issued.
+			failure = ErrInvalidGrant.WithDescription("the authorization code carries a scope this client may no longer ask for")
 		case c.RedirectURI != redirectURI:
 			failure = ErrInvalidGrant.WithDescription("redirect_uri does not match the authorization request")
 		case c.Challenge == "" && verifier != "":
@@ -291,11 +297,24 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		Scopes:       requested,
 		MaxFamilyAge: s.RefreshMaxAge,
 	}
-	var failure *Error
+	var (
+		failure  *Error
+		narrowed []string
+	)
 	check := func(g RefreshGrant) error {
+		failure, narrowed = nil, nil
+		if g.ClientGeneration != client.generation {
+			// A family of an earlier client of the same id.
+			failure = badToken
+			return failure
+		}
 		for _, sc := range requested {
 			if !slices.Contains(g.Scopes, sc) {
 				failure = ErrInvalidScope.WithDescription("scope exceeds the scope originally granted")
+				return failure
+			}
+			if !client.MayRequest(sc) {
+				failure = ErrInvalidScope.WithDescription("scope " + quoteScope(sc) + " is no longer allowed for this client")
 				return failure
 			}
 		}
@@ -303,10 +322,25 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 			failure = badToken
 			return failure
 		}
+		if len(requested) == 0 && !client.mayRequestAll(g.Scopes) {
+			// The client's scopes were narrowed since the grant: the new
+			// pair gets what is left of it.
+			if narrowed = client.allowedOf(g.Scopes); len(narrowed) == 0 {
+				failure = ErrInvalidGrant.WithDescription("this client may no longer ask for any of the scopes granted")
+				return failure
+			}
+			failure = errScopesNarrowed
+			return failure
+		}
 		return nil
 	}
 	start := time.Now()
 	rot, err := s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
+	if errors.Is(err, errScopesNarrowed) {
+		// Nothing was consumed: ask again for what is left, explicitly.
+		requested, pair.Scopes = narrowed, narrowed
+		rot, err = s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
+	}
 	timeStoreCall(s.metrics(), OpRefresh, start)
 	if oerr := s.grantStoreError(ctx, err, failure, badToken, client, "refresh token", "refresh failed"); oerr != nil {
 		return TokenResponse{}, oerr
@@ -331,6 +365,10 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		Scope:        strings.Join(rot.Scopes, " "),
 	}, nil
 }
+
+// errScopesNarrowed is the refresh check's signal that the grant holds
+// scopes its client may no longer ask for; it never reaches the client.
+var errScopesNarrowed = ErrInvalidScope.WithDescription("the client's scopes were narrowed")
 
 // Revoke implements RFC 7009 2.1 for an authenticated client: an access
 // token is revoked alone, a refresh token with its whole family; an unknown

@@ -236,7 +236,7 @@ func TestAuthServerStoreDown(t *testing.T) {
 	store := &recordingGrantStore{fail: true}
 	s := newTestAuthServer(t, store)
 	ctx := context.Background()
-	spa := s.Clients["spa"]
+	spa := findClient(t, s, "spa")
 	code, _, _ := NewToken(KindCode)
 	access, _, _ := NewToken(KindAccess)
 	refresh, _, _ := NewToken(KindRefresh)
@@ -262,7 +262,7 @@ func TestAuthServerMalformedTokens(t *testing.T) {
 	store := &recordingGrantStore{fail: true}
 	s := newTestAuthServer(t, store)
 	ctx := context.Background()
-	spa := s.Clients["spa"]
+	spa := findClient(t, s, "spa")
 	access, _, _ := NewToken(KindAccess)
 	personal, _, _ := NewToken(KindPersonal)
 
@@ -314,4 +314,15 @@ func TestDeriveRotatedPair(t *testing.T) {
 			t.Errorf("derived %s token does not parse: %v, %v", want, k, err)
 		}
 	}
+}
+
+// findClient returns the client id of s, failing the test when there is
+// none.
+func findClient(t *testing.T, s *AuthServer, id string) *Client {
+	t.Helper()
+	c, err := s.Clients.FindClient(context.Background(), id)
+	if err != nil {
+		t.Fatalf("FindClient(%s): %v", id, err)
+	}
+	return c
 }

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -24,6 +25,12 @@ type Client struct {
 	// PKCERequired is false only for a confidential client registered with
 	// "pkce optional".
 	PKCERequired bool
+	// Source says where the client is defined: SourceConfig for a client
+	// of the config, or that of a stored client.
+	Source ClientSource
+	// generation is a stored client's StoredClient.Generation; empty for
+	// a client of the config.
+	generation string
 }
 
 // ClientOptions describe a client to NewClient.
@@ -53,6 +60,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		RedirectURIs: o.RedirectURIs,
 		Scopes:       o.Scopes,
 		PKCERequired: !o.PKCEOptional,
+		Source:       SourceConfig,
 	}
 	if c.Name == "" {
 		c.Name = o.ID
@@ -96,6 +104,28 @@ func (c *Client) MayRequest(s string) bool {
 		}
 	}
 	return false
+}
+
+// mayRequestAll reports whether the client may ask for every scope of
+// scopes.
+func (c *Client) mayRequestAll(scopes []string) bool {
+	for _, s := range scopes {
+		if !c.MayRequest(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// allowedOf returns the scopes of scopes the client may ask for, in order.
+func (c *Client) allowedOf(scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if c.MayRequest(s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // MatchRedirectURI reports whether uri is one of the client's registered
@@ -149,8 +179,24 @@ func splitLoopback(uri string) (host, rest string, ok bool) {
 	return "", "", false
 }
 
+// ClientFinder finds clients by id. It is what the authorization server
+// needs to know of the clients.
+type ClientFinder interface {
+	// FindClient returns the client with id, or ErrNotFound. Any other
+	// error means the clients could not be read.
+	FindClient(ctx context.Context, id string) (*Client, error)
+}
+
 // ClientRegistry holds the configured clients by id.
 type ClientRegistry map[string]*Client
+
+// FindClient implements ClientFinder.
+func (r ClientRegistry) FindClient(_ context.Context, id string) (*Client, error) {
+	if c := r[id]; c != nil {
+		return c, nil
+	}
+	return nil, ErrNotFound
+}
 
 // NewClientRegistry indexes clients by id, refusing duplicates.
 func NewClientRegistry(clients ...*Client) (ClientRegistry, error) {
@@ -180,7 +226,12 @@ var dummySecretHash = func() []byte {
 // ErrInvalidClient, after the same work. A public client must not send a
 // secret; a confidential one must.
 func (r ClientRegistry) Authenticate(id, secret string, presented bool) (*Client, error) {
-	c := r[id]
+	return authenticate(r[id], secret, presented)
+}
+
+// authenticate checks secret against c, which is nil for an unknown
+// client, doing the same work in every case.
+func authenticate(c *Client, secret string, presented bool) (*Client, error) {
 	want := dummySecretHash
 	if c != nil && c.secretHash != nil {
 		want = c.secretHash
@@ -199,3 +250,6 @@ func (r ClientRegistry) Authenticate(id, secret string, presented bool) (*Client
 	}
 	return c, nil
 }
+
+// Interface guards
+var _ ClientFinder = ClientRegistry(nil)

@@ -48,6 +48,11 @@ type Code struct {
 	FamilyID  string
 	ExpiresAt time.Time
 	UsedAt    time.Time // zero until exchanged
+
+	// ClientGeneration is the Generation of the stored client the code was
+	// issued to, empty for a client of the config. The family inherits
+	// it.
+	ClientGeneration string
 }
 
 // IssuedToken is the stored side of one issued token.
@@ -87,6 +92,8 @@ type RefreshGrant struct {
 	UserID          string
 	Scopes          []string
 	FamilyCreatedAt time.Time
+	// ClientGeneration is that of the code the family began with.
+	ClientGeneration string
 }
 
 // Rotation is the outcome of a successful RotateRefresh.
@@ -118,6 +125,11 @@ type TokenInfo struct {
 type GrantStore interface {
 	// SaveCode stores a freshly issued code.
 	SaveCode(ctx context.Context, c Code) error
+	//
+	// A code or refresh token issued to a stored client (ClientGeneration
+	// not empty) is honoured by ExchangeCode and RotateRefresh only while
+	// the store holds a client of that id and generation: otherwise it is
+	// ErrNotFound, whatever an instance's view of the clients says.
 	// ExchangeCode consumes the code with hash h, in one transaction: an
 	// unknown or expired code is ErrNotFound; a used one revokes its family
 	// and returns a *ReuseError; otherwise check runs, and when it fails

@@ -52,6 +52,7 @@ type Store interface {
 	PersonalTokenStore
 	GrantStore
 	UserGrantStore
+	ClientStore
 	// WatchRevocations calls forget with the hash of every token revoked
 	// through another instance sharing the store, and reset each time it
 	// starts listening, the first time included: whatever was cached before
@@ -60,6 +61,13 @@ type Store interface {
 	// until ctx is done. A store that serves one instance only (SQLite) has
 	// nothing to hear: it calls reset once, at once, and waits for ctx.
 	WatchRevocations(ctx context.Context, forget func(TokenHash), reset func())
+	// WatchClients calls changed with the id of each stored client added,
+	// changed or removed through any instance sharing the store (an empty
+	// id: any client), and reset each time it starts listening, the first
+	// time included, since changes may have been missed before. It blocks
+	// until ctx is done; a store that serves one instance calls reset
+	// once and waits.
+	WatchClients(ctx context.Context, changed func(id string), reset func())
 	// Close releases the store's connections.
 	Close() error
 }

@@ -38,7 +38,7 @@ func (s *AuthServer) ListGrants(ctx context.Context, userID string) ([]UserGrant
 	for _, c := range consents {
 		out = append(out, UserGrant{
 			ClientID:   c.ClientID,
-			ClientName: s.clientName(c.ClientID),
+			ClientName: s.clientName(ctx, c.ClientID),
 			Scopes:     c.Scopes,
 			GrantedAt:  c.GrantedAt,
 		})
@@ -47,9 +47,13 @@ func (s *AuthServer) ListGrants(ctx context.Context, userID string) ([]UserGrant
 }
 
 // clientName names clientID for a user: the client's name, or its id
-// when the client is no longer known (removed from the config).
-func (s *AuthServer) clientName(clientID string) string {
-	if c := s.Clients[clientID]; c != nil && c.Name != "" {
+// when the client is no longer known (removed from the config) or cannot
+// be read just now.
+func (s *AuthServer) clientName(ctx context.Context, clientID string) string {
+	if s.Clients == nil {
+		return clientID
+	}
+	if c, err := s.Clients.FindClient(ctx, clientID); err == nil && c != nil && c.Name != "" {
 		return c.Name
 	}
 	return clientID

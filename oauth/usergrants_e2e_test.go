@@ -58,7 +58,7 @@ func TestE2EListGrants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Clients["app"] = named
+		s.Clients.(oauth.ClientRegistry)["app"] = named
 	})
 	if gs := e.grants(t, "alice"); len(gs) != 0 {
 		t.Fatalf("before any authorization: %+v", gs)

@@ -50,6 +50,10 @@ type dialect interface {
 	// notifyRevoked tells the other instances sharing the database that
 	// the token with hash h is revoked, if and when tx commits.
 	notifyRevoked(ctx context.Context, tx querier, h oauth.TokenHash) error
+	// notifyClientChanged tells the other instances sharing the database
+	// that the stored client id was added, changed or removed, if and
+	// when tx commits.
+	notifyClientChanged(ctx context.Context, tx querier, id string) error
 
 	// timeArg is t as a statement argument for a time column.
 	timeArg(t time.Time) any

@@ -35,7 +35,7 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 		// Read under the family's lock: a rotation that committed while
 		// this one waited is seen.
 		err := tx.QueryRowContext(ctx, t.grants.refreshGrant, old[:]).Scan(&g.FamilyID, &g.ClientID, &g.UserID,
-			&scopes, &expiresAt, &revokedAt, &rotatedAt, &familyCreated, &familyRevoked)
+			&scopes, &expiresAt, &revokedAt, &rotatedAt, &familyCreated, &familyRevoked, &g.ClientGeneration)
 		if errors.Is(err, sql.ErrNoRows) {
 			return oauth.ErrNotFound
 		}
@@ -44,6 +44,9 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 		}
 		if g.ClientID != clientID || revokedAt.Valid || familyRevoked.Valid {
 			return oauth.ErrNotFound
+		}
+		if err := t.clientLive(ctx, tx, g.ClientID, g.ClientGeneration); err != nil {
+			return err
 		}
 		g.Scopes, g.FamilyCreatedAt = splitScopes(scopes), familyCreated.Time
 		rot = oauth.Rotation{FamilyID: g.FamilyID, UserID: g.UserID}

@@ -49,7 +49,7 @@ func newBenchAuthServer(b *testing.B, open benchOpen) *oauth.AuthServer {
 	}
 	return &oauth.AuthServer{
 		Store:   store,
-		Clients: reg,
+		Clients: &oauth.Clients{Static: reg},
 		Scopes: []oauth.Scope{
 			{Name: "chargers:read"},
 			{Name: "sessions:read"},
@@ -81,7 +81,7 @@ func benchAuthorize(b *testing.B, srv *oauth.AuthServer) string {
 // endpoint does.
 func benchAuthenticate(b *testing.B, srv *oauth.AuthServer) *oauth.Client {
 	b.Helper()
-	c, err := srv.Clients.Authenticate(benchClientID, benchClientSecret, true)
+	c, err := srv.Clients.(*oauth.Clients).Authenticate(context.Background(), benchClientID, benchClientSecret, true)
 	if err != nil {
 		b.Fatalf("Authenticate: %v", err)
 	}
@@ -130,7 +130,7 @@ func startRefreshChain(b *testing.B, srv *oauth.AuthServer) string {
 // rotate authenticates the client, as the token endpoint does, and
 // rotates refresh, returning the new refresh token.
 func rotate(srv *oauth.AuthServer, refresh string) (string, error) {
-	c, err := srv.Clients.Authenticate(benchClientID, benchClientSecret, true)
+	c, err := srv.Clients.(*oauth.Clients).Authenticate(context.Background(), benchClientID, benchClientSecret, true)
 	if err != nil {
 		return "", err
 	}

@@ -29,13 +29,15 @@ type grantStatements struct {
 func newGrantStatements(d dialect) grantStatements {
 	return grantStatements{
 		saveCode: d.rebind(`
-			INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, scopes, challenge, family_id, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+			INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, scopes, challenge, family_id, expires_at, client_generation)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		codeForExchange: d.rebind(`
-			SELECT client_id, user_id, redirect_uri, scopes, challenge, family_id, expires_at, used_at
+			SELECT client_id, user_id, redirect_uri, scopes, challenge, family_id, expires_at, used_at, client_generation
 			FROM oauth_codes WHERE code_hash = ?` + d.forUpdate()),
 		markCodeUsed: d.rebind(`UPDATE oauth_codes SET used_at = ? WHERE code_hash = ?`),
-		insertFamily: d.rebind(`INSERT INTO oauth_families (family_id, client_id, user_id, created_at) VALUES (?, ?, ?, ?)`),
+		insertFamily: d.rebind(`
+			INSERT INTO oauth_families (family_id, client_id, user_id, created_at, client_generation)
+			VALUES (?, ?, ?, ?, ?)`),
 		// One statement for both rows: each statement run has a fixed cost.
 		insertPair: d.rebind(`
 			INSERT INTO oauth_tokens (token_hash, kind, family_id, client_id, user_id, scopes, issued_at, expires_at)
@@ -46,7 +48,7 @@ func newGrantStatements(d dialect) grantStatements {
 			WHERE family_id = (SELECT family_id FROM oauth_tokens WHERE token_hash = ? AND kind = 'r')`),
 		refreshGrant: d.rebind(`
 			SELECT t.family_id, t.client_id, t.user_id, t.scopes, t.expires_at, t.revoked_at, t.rotated_at,
-				f.created_at, f.revoked_at
+				f.created_at, f.revoked_at, f.client_generation
 			FROM oauth_tokens t JOIN oauth_families f ON f.family_id = t.family_id
 			WHERE t.token_hash = ? AND t.kind = 'r'`),
 		replayedAccess: d.rebind(`
@@ -83,7 +85,8 @@ func newGrantStatements(d dialect) grantStatements {
 // SaveCode implements oauth.GrantStore.
 func (t *tables) SaveCode(ctx context.Context, c oauth.Code) error {
 	_, err := t.dialect.ExecContext(ctx, t.grants.saveCode,
-		c.Hash[:], c.ClientID, c.UserID, c.RedirectURI, joinScopes(c.Scopes), c.Challenge, c.FamilyID, t.dialect.timeArg(c.ExpiresAt))
+		c.Hash[:], c.ClientID, c.UserID, c.RedirectURI, joinScopes(c.Scopes), c.Challenge, c.FamilyID, t.dialect.timeArg(c.ExpiresAt),
+		c.ClientGeneration)
 	if err != nil {
 		return fmt.Errorf("sqlstore: save code: %w", err)
 	}
@@ -101,7 +104,7 @@ func (t *tables) ExchangeCode(ctx context.Context, h oauth.TokenHash, now time.T
 			expiresAt, usedAt timeColumn
 		)
 		err := tx.QueryRowContext(ctx, t.grants.codeForExchange, h[:]).
-			Scan(&c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Challenge, &c.FamilyID, &expiresAt, &usedAt)
+			Scan(&c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Challenge, &c.FamilyID, &expiresAt, &usedAt, &c.ClientGeneration)
 		if errors.Is(err, sql.ErrNoRows) {
 			return oauth.ErrNotFound
 		}
@@ -119,6 +122,9 @@ func (t *tables) ExchangeCode(ctx context.Context, h oauth.TokenHash, now time.T
 		if !now.Before(c.ExpiresAt) {
 			return oauth.ErrNotFound
 		}
+		if err := t.clientLive(ctx, tx, c.ClientID, c.ClientGeneration); err != nil {
+			return err
+		}
 		if err := check(c); err != nil {
 			return err
 		}
@@ -126,7 +132,7 @@ func (t *tables) ExchangeCode(ctx context.Context, h oauth.TokenHash, now time.T
 		if _, err := tx.ExecContext(ctx, t.grants.markCodeUsed, at, h[:]); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, t.grants.insertFamily, c.FamilyID, c.ClientID, c.UserID, at); err != nil {
+		if _, err := tx.ExecContext(ctx, t.grants.insertFamily, c.FamilyID, c.ClientID, c.UserID, at, c.ClientGeneration); err != nil {
 			return err
 		}
 		return t.insertPair(ctx, tx, c.FamilyID, c.ClientID, c.UserID, c.Scopes, pair)

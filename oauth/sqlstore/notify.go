@@ -15,9 +15,21 @@ import (
 // any instance sharing the database (docs/operations.md).
 const revocationChannel = "tokengate_revocations"
 
-// listenerApplicationName names the listening session in pg_stat_activity,
-// so an operator can tell it from pooled ones.
-const listenerApplicationName = "tokengate-revocations"
+// clientsChannel carries the id of every stored client added, changed or
+// removed through any instance sharing the database; an empty payload
+// means "any client" (docs/operations.md).
+const clientsChannel = "tokengate_clients"
+
+// The listening sessions' names in pg_stat_activity, so an operator can
+// tell them from pooled ones.
+const (
+	listenerApplicationName        = "tokengate-revocations"
+	clientsListenerApplicationName = "tokengate-clients"
+)
+
+// maxNotifyPayload is below PostgreSQL's limit of 8000 bytes for a
+// notification's payload.
+const maxNotifyPayload = 7000
 
 // Reconnection backoff for the listening connection: quick enough that a
 // server restart costs little, bounded so a long outage is not hammered.
@@ -41,6 +53,17 @@ func notifyRevoked(ctx context.Context, tx querier, h oauth.TokenHash) error {
 	return err
 }
 
+// notifyClientChanged tells the other instances that the stored client id
+// changed, when tx commits. An id too long for a payload is sent as "",
+// which makes them read every client again.
+func notifyClientChanged(ctx context.Context, tx querier, id string) error {
+	if len(id) > maxNotifyPayload {
+		id = ""
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, clientsChannel, id)
+	return err
+}
+
 // WatchRevocations implements oauth.Store. It holds one connection outside
 // the pool, LISTENing on revocationChannel, and calls forget for each
 // revoked hash. Each time a LISTEN takes hold, the first time included, it
@@ -48,16 +71,37 @@ func notifyRevoked(ctx context.Context, tx querier, h oauth.TokenHash) error {
 // nobody listening (before the first LISTEN, or while a lost connection
 // was being replaced). A lost connection is replaced with backoff.
 func (s *Postgres) WatchRevocations(ctx context.Context, forget func(oauth.TokenHash), reset func()) {
+	s.watch(ctx, revocationChannel, listenerApplicationName, func(payload string) {
+		if h, ok := parseRevocation(payload); ok {
+			forget(h)
+		}
+	}, reset)
+}
+
+// WatchClients implements oauth.Store as WatchRevocations does, on a
+// connection of its own LISTENing on clientsChannel: changed hears the id
+// of each stored client changed through any instance, this one included,
+// and reset each time a LISTEN takes hold. An empty id stands for every
+// client.
+func (s *Postgres) WatchClients(ctx context.Context, changed func(id string), reset func()) {
+	s.watch(ctx, clientsChannel, clientsListenerApplicationName, changed, reset)
+}
+
+// watch holds one connection outside the pool, LISTENing on channel, and
+// passes each notification's payload to hear, calling reset each time a
+// LISTEN takes hold; a lost connection is replaced with backoff. It
+// returns when ctx is done.
+func (s *Postgres) watch(ctx context.Context, channel, applicationName string, hear func(payload string), reset func()) {
 	cfg := s.pool.Config().ConnConfig.Copy()
-	cfg.RuntimeParams["application_name"] = listenerApplicationName
+	cfg.RuntimeParams["application_name"] = applicationName
 
 	backoff := listenMinBackoff
 	for {
-		conn, err := listen(ctx, cfg)
+		conn, err := listen(ctx, cfg, channel)
 		if err == nil {
 			reset()
 			backoff = listenMinBackoff
-			receiveRevocations(ctx, conn, s.pingInterval, forget)
+			receive(ctx, conn, s.pingInterval, hear)
 			conn.Close(context.Background())
 		}
 		if ctx.Err() != nil {
@@ -70,34 +114,32 @@ func (s *Postgres) WatchRevocations(ctx context.Context, forget func(oauth.Token
 	}
 }
 
-// listen opens a connection and subscribes it to revocationChannel.
-func listen(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+// listen opens a connection and subscribes it to channel.
+func listen(ctx context.Context, cfg *pgx.ConnConfig, channel string) (*pgx.Conn, error) {
 	connectCtx, cancel := context.WithTimeout(ctx, listenConnectTimeout)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(connectCtx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(connectCtx, "LISTEN "+revocationChannel); err != nil {
+	if _, err := conn.Exec(connectCtx, "LISTEN "+channel); err != nil {
 		conn.Close(context.Background())
 		return nil, err
 	}
 	return conn, nil
 }
 
-// receiveRevocations passes each notification on conn to forget until the
-// connection fails or ctx is done.
-func receiveRevocations(ctx context.Context, conn *pgx.Conn, pingInterval time.Duration, forget func(oauth.TokenHash)) {
+// receive passes the payload of each notification on conn to hear until
+// the connection fails or ctx is done.
+func receive(ctx context.Context, conn *pgx.Conn, pingInterval time.Duration, hear func(payload string)) {
 	for {
 		waitCtx, cancel := context.WithTimeout(ctx, pingInterval)
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		// A notification can arrive together with the error that ends
-		// the connection; it is still a revocation.
+		// the connection; it still counts.
 		if n != nil {
-			if h, ok := parseRevocation(n.Payload); ok {
-				forget(h)
-			}
+			hear(n.Payload)
 		}
 		switch {
 		case err == nil:

@@ -89,6 +89,10 @@ func (postgresDialect) notifyRevoked(ctx context.Context, tx querier, h oauth.To
 	return notifyRevoked(ctx, tx, h)
 }
 
+func (postgresDialect) notifyClientChanged(ctx context.Context, tx querier, id string) error {
+	return notifyClientChanged(ctx, tx, id)
+}
+
 // timeArg passes t as it is: pgx sends it as a timestamptz, which keeps
 // microseconds.
 func (postgresDialect) timeArg(t time.Time) any { return t }

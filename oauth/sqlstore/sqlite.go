@@ -145,6 +145,14 @@ func (s *SQLite) WatchRevocations(ctx context.Context, forget func(oauth.TokenHa
 	<-ctx.Done()
 }
 
+// WatchClients implements oauth.Store: as with revocations, the instance
+// that owns the file reads its own changes back, and there is nobody else
+// to hear from.
+func (s *SQLite) WatchClients(ctx context.Context, changed func(id string), reset func()) {
+	reset()
+	<-ctx.Done()
+}
+
 // Close implements oauth.Store.
 func (s *SQLite) Close() error {
 	s.stopGrants()

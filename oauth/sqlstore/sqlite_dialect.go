@@ -63,6 +63,10 @@ func (sqliteDialect) lockName(context.Context, querier, string) error { return n
 // forgets what it revokes itself.
 func (sqliteDialect) notifyRevoked(context.Context, querier, oauth.TokenHash) error { return nil }
 
+// notifyClientChanged has nobody to tell either: the instance reads its
+// own changes back.
+func (sqliteDialect) notifyClientChanged(context.Context, querier, string) error { return nil }
+
 // timeArg stores t as unix microseconds, the precision PostgreSQL keeps.
 func (sqliteDialect) timeArg(t time.Time) any { return t.UnixMicro() }
 

@@ -14,10 +14,10 @@ import (
 // dialect when the store opens, and the methods that use them:
 // personal_tokens.go, grants.go (codes and tokens; the statements of
 // both and of their refresh families), families.go (rotation and
-// revocation), consents.go and secrets.go; user_grants.go ends what one
-// user granted, across those tables. A new table follows the same shape: a
-// statements struct and its constructor, a field here, and migrations for
-// both databases.
+// revocation), consents.go, secrets.go and clients.go; user_grants.go
+// ends what one user granted, across those tables. A new table follows the
+// same shape: a statements struct and its constructor, a field here, and
+// migrations for both databases.
 type tables struct {
 	dialect  dialect
 	personal personalTokenStatements
@@ -25,6 +25,7 @@ type tables struct {
 	consents consentStatements
 	secrets  secretStatements
 	users    userGrantStatements
+	clients  clientStatements
 }
 
 func newTables(d dialect) tables {
@@ -35,6 +36,7 @@ func newTables(d dialect) tables {
 		consents: newConsentStatements(d),
 		secrets:  newSecretStatements(d),
 		users:    newUserGrantStatements(d),
+		clients:  newClientStatements(d),
 	}
 }
 

@@ -22,7 +22,7 @@ type userGrantStatements struct {
 // lock rows (grants.go, families.go): codes, then families, then their
 // tokens.
 type revocationStatements struct {
-	deleteCodes, revokeFamilies, revokeTokens, deleteConsents string
+	deleteCodes, lockFamilies, revokeFamilies, revokeTokens, deleteConsents string
 }
 
 func newUserGrantStatements(d dialect) userGrantStatements {
@@ -38,7 +38,11 @@ func newRevocationStatements(d dialect, where string) revocationStatements {
 	return revocationStatements{
 		// A used code has been exchanged: its family is revoked below,
 		// and a replay of it is still recognized as reuse.
-		deleteCodes:    d.rebind(`DELETE FROM oauth_codes WHERE ` + where + ` AND used_at IS NULL`),
+		deleteCodes: d.rebind(`DELETE FROM oauth_codes WHERE ` + where + ` AND used_at IS NULL`),
+		// The families are locked in the order of their ids, as removing
+		// a client locks them (clients.go), so that the two never wait
+		// for each other in opposite orders.
+		lockFamilies:   lockRows(d, `SELECT 1 FROM oauth_families WHERE `+where+` ORDER BY family_id`),
 		revokeFamilies: d.rebind(`UPDATE oauth_families SET revoked_at = ? WHERE ` + where + ` AND revoked_at IS NULL`),
 		// The tokens of those families not revoked yet; a family
 		// revoked earlier had its tokens revoked with it.
@@ -99,6 +103,15 @@ func (t *tables) revokeUserGrants(ctx context.Context, userID string, now time.T
 		withTime := append([]any{t.dialect.timeArg(now)}, args...)
 		if err := exec(st.deleteCodes, args...); err != nil {
 			return err
+		}
+		if st.lockFamilies != "" {
+			rs, err := tx.QueryContext(ctx, st.lockFamilies, args...)
+			if err != nil {
+				return err
+			}
+			if err := drain(rs); err != nil {
+				return err
+			}
 		}
 		if err := exec(st.revokeFamilies, withTime...); err != nil {
 			return err

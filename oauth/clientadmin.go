@@ -1,0 +1,226 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Errors of ClientAdmin besides ErrNotFound and ErrClientExists.
+var (
+	// ErrStaticClient: the id is a client of the config, which only the
+	// config can change.
+	ErrStaticClient = errors.New("client is defined in the config")
+	// ErrPublicClient: a public client has no secret to rotate.
+	ErrPublicClient = errors.New("client is public and has no secret")
+)
+
+// ClientSpec is what the admin API says of a client to add or change. The
+// caller has checked it against the config's rules.
+type ClientSpec struct {
+	// ID of a new client; empty means one is generated.
+	ID           string
+	Name         string
+	RedirectURIs []string
+	Scopes       []string
+	// Public makes a client without a secret; it cannot change later.
+	Public       bool
+	PKCEOptional bool
+}
+
+// ClientAdmin adds, changes and removes the stored clients of a config,
+// refusing the ids of its static clients, and records each change in the
+// audit log. Every change is read back into the view at once, so it holds
+// on this instance when the call returns; the store tells the others.
+type ClientAdmin struct {
+	Clients *Clients
+	Store   ClientStore
+	Audit   Auditor
+	Now     func() time.Time
+}
+
+// Create adds a stored client and returns it with its secret, which is
+// shown only now ("" for a public client).
+func (a *ClientAdmin) Create(ctx context.Context, spec ClientSpec) (StoredClient, string, error) {
+	if a.Clients.Static[spec.ID] != nil {
+		return StoredClient{}, "", ErrStaticClient
+	}
+	generation, err := randomHex(16)
+	if err != nil {
+		return StoredClient{}, "", err
+	}
+	now := a.now()
+	rec := StoredClient{
+		ID:           spec.ID,
+		Name:         spec.Name,
+		RedirectURIs: slices.Clone(spec.RedirectURIs),
+		Scopes:       slices.Clone(spec.Scopes),
+		PKCERequired: !spec.PKCEOptional,
+		GrantTypes:   slices.Clone(defaultGrantTypes),
+		Source:       SourceStore,
+		Generation:   generation,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+	}
+	var secret string
+	if !spec.Public {
+		if secret, rec.SecretHash, err = newClientSecret(); err != nil {
+			return StoredClient{}, "", err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if err := a.create(ctx, &rec); err != nil {
+		return StoredClient{}, "", err
+	}
+	a.readBack(ctx, rec.ID)
+	a.audit(ctx, AuditClientAdded, rec.ID, rec.Scopes)
+	return rec, secret, nil
+}
+
+// create stores rec, generating its id first when it has none: a
+// generated id that happens to be taken, static or stored, is drawn again.
+func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient) error {
+	if rec.ID != "" {
+		return a.Store.CreateClient(ctx, *rec)
+	}
+	for range 3 {
+		id, err := randomHex(12)
+		if err != nil {
+			return err
+		}
+		rec.ID = "c_" + id
+		if a.Clients.Static[rec.ID] != nil {
+			continue
+		}
+		if err = a.Store.CreateClient(ctx, *rec); !errors.Is(err, ErrClientExists) {
+			return err
+		}
+	}
+	return errors.New("oauth: no free client id found")
+}
+
+// Update replaces what spec says of the stored client id (its name,
+// redirect URIs, scopes and PKCE rule) and returns the client as stored.
+// Whether it is public cannot change. New authorizations and refreshes
+// get at most the new scopes once the call returns.
+func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (StoredClient, error) {
+	if a.Clients.Static[id] != nil {
+		return StoredClient{}, ErrStaticClient
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	rec, err := a.Store.GetClient(ctx, id)
+	if err != nil {
+		return StoredClient{}, err
+	}
+	rec.Name = spec.Name
+	rec.RedirectURIs = slices.Clone(spec.RedirectURIs)
+	rec.Scopes = slices.Clone(spec.Scopes)
+	rec.PKCERequired = !spec.PKCEOptional
+	rec.UpdatedAt = a.now()
+	if err := a.Store.UpdateClient(ctx, rec); err != nil {
+		return StoredClient{}, err
+	}
+	a.readBack(ctx, id)
+	a.audit(ctx, AuditClientUpdated, id, rec.Scopes)
+	return rec, nil
+}
+
+// Delete removes the stored client id: its codes and refresh tokens stop
+// working at once, in the store, for every instance; its access tokens
+// run out.
+func (a *ClientAdmin) Delete(ctx context.Context, id string) error {
+	if a.Clients.Static[id] != nil {
+		return ErrStaticClient
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if err := a.Store.DeleteClient(ctx, id, a.now()); err != nil {
+		return err
+	}
+	a.readBack(ctx, id)
+	a.audit(ctx, AuditClientRemoved, id, nil)
+	return nil
+}
+
+// RotateSecret gives the stored confidential client id a new secret and
+// returns it; the old one stops working once the call returns.
+func (a *ClientAdmin) RotateSecret(ctx context.Context, id string) (string, error) {
+	if a.Clients.Static[id] != nil {
+		return "", ErrStaticClient
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	rec, err := a.Store.GetClient(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if rec.Public() {
+		return "", ErrPublicClient
+	}
+	secret, hash, err := newClientSecret()
+	if err != nil {
+		return "", err
+	}
+	if err := a.Store.SetClientSecretHash(ctx, id, hash, a.now()); err != nil {
+		return "", err
+	}
+	a.readBack(ctx, id)
+	a.audit(ctx, AuditClientSecretRotated, id, nil)
+	return secret, nil
+}
+
+// readBack brings the view up to date with a change just made. Should the
+// read fail, the view removes nothing it should not keep and keeps nothing
+// it should not: a client removed or changed is dropped instead, to be
+// read again on its next use.
+func (a *ClientAdmin) readBack(ctx context.Context, id string) {
+	if a.Clients.Stored == nil {
+		return
+	}
+	if err := a.Clients.Stored.Refresh(ctx, id); err != nil {
+		a.Clients.Stored.Forget(id)
+	}
+}
+
+func (a *ClientAdmin) audit(ctx context.Context, msg, id string, scopes []string) {
+	auditorOrNone(a.Audit).Audit(ctx, AuditEvent{Message: msg, ClientID: id, Scopes: scopes})
+}
+
+func (a *ClientAdmin) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// clientSecretPrefix marks tokengate's generated client secrets, so that
+// a secret scanner can recognize one.
+const clientSecretPrefix = "tgs_"
+
+// newClientSecret returns a new client secret of 256 random bits and its
+// SHA-256, the hash a secret_hash option gives (sha256:<hex>).
+func newClientSecret() (string, []byte, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, fmt.Errorf("oauth: generating a client secret: %w", err)
+	}
+	secret := clientSecretPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(secret))
+	return secret, sum[:], nil
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
