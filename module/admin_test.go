@@ -115,8 +115,8 @@ func (e *adminEnv) auditMessages() []string {
 	return out
 }
 
-// SPEC 6.1: the routes that are not clients' or personal tokens', and an
-// app that is missing or not started.
+// The routes that do not exist, the wrong methods, and an app that is
+// missing or not started.
 func TestAdminRouting(t *testing.T) {
 	env := newAdminEnv(t)
 	for _, tc := range []struct {
@@ -127,8 +127,11 @@ func TestAdminRouting(t *testing.T) {
 		{"GET", "/tokengate/", 404, "resource not found"},
 		{"GET", "/tokengate/nothing", 404, "resource not found"},
 		{"GET", "/tokengate/clients/home-app/other", 404, "resource not found"},
-		{"DELETE", "/tokengate/users/alice", 404, "resource not found"},
-		{"GET", "/tokengate/users/alice/grants", 404, "resource not found"},
+		{"GET", "/tokengate/users/alice/other", 404, "resource not found"},
+		{"GET", "/tokengate/users/alice/grants/home-app/x", 404, "resource not found"},
+		{"GET", "/tokengate/users/alice", 405, "method not allowed: GET"},
+		{"POST", "/tokengate/users/alice/grants", 405, "method not allowed: POST"},
+		{"GET", "/tokengate/users/alice/grants/home-app", 405, "method not allowed: GET"},
 		{"PATCH", "/tokengate/clients", 405, "method not allowed: PATCH"},
 		{"POST", "/tokengate/clients/home-app", 405, "method not allowed: POST"},
 		{"GET", "/tokengate/clients/home-app/secret", 405, "method not allowed: GET"},
