@@ -164,3 +164,16 @@ func (p *caddyProcess) stop(t *testing.T) {
 		<-p.done
 	}
 }
+
+// kill ends the process with SIGKILL, giving it no chance to flush or
+// close anything, and waits until it has exited.
+func (p *caddyProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatalf("killing caddy at %s: %v", p.base, err)
+	}
+	<-p.done
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("caddy at %s ended with %v, not by SIGKILL", p.base, p.cmd.ProcessState)
+	}
+}
