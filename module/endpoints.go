@@ -31,6 +31,12 @@ type Endpoints struct {
 	// GET lists the clients the user authorized, DELETE on the path
 	// followed by /<client_id> revokes one. Default: /oauth/grants.
 	Grants string `json:"grants,omitempty"`
+	// Clients is the path where users register OAuth clients of their
+	// own (docs/reference.md): GET lists the user's clients, POST adds
+	// one; GET, PUT and DELETE on the path followed by /<client_id>, and
+	// POST on <clients>/<client_id>/secret, serve one of them. Default:
+	// off.
+	Clients string `json:"clients,omitempty"`
 	// ConsentTemplate is an html/template file that replaces the built-in
 	// consent page of the browser flow (docs/reference.md), read and parsed at
 	// provisioning; a file that cannot be parsed is a config error. It is
