@@ -84,11 +84,12 @@ func (e *Endpoints) Provision(ctx caddy.Context) error {
 		{&e.Introspect, "/oauth/introspect"},
 		{&e.APIToken, "/api-token"},
 		{&e.Grants, "/oauth/grants"},
+		{&e.Clients, ""}, // off unless given
 	} {
 		if *p.path == "" {
 			*p.path = p.def
 		}
-		if (*p.path)[0] != '/' {
+		if *p.path != "" && (*p.path)[0] != '/' {
 			return fmt.Errorf("tokengate_endpoints: path %q must start with /", *p.path)
 		}
 	}
@@ -119,12 +120,15 @@ func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	case e.Authorize:
 		serve = e.serveAuthorize
 	default:
-		// The grants path and the paths of its grants; every endpoint's
-		// own path goes first.
-		if _, ok := e.grantPath(r); !ok {
+		// The grants and clients paths and the paths below them; every
+		// endpoint's own path goes first.
+		if _, ok := e.grantPath(r); ok {
+			serve = e.serveGrants
+		} else if _, _, ok := e.clientsPath(r); ok {
+			serve = e.serveSelfClients
+		} else {
 			return next.ServeHTTP(w, r)
 		}
-		serve = e.serveGrants
 	}
 	if !e.app.awaitStart(r.Context()) {
 		return e.notStarted(w, r)
