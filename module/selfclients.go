@@ -35,10 +35,10 @@ func (e *Endpoints) serveSelfClients(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return writeParamsError(w, err)
 	}
-	id, secret, _ := e.clientsPath(r)
+	id, secretPath, _ := e.clientsPath(r)
 	allow := []string{http.MethodGet, http.MethodPost}
 	switch {
-	case secret:
+	case secretPath:
 		allow = []string{http.MethodPost}
 	case id != "":
 		allow = []string{http.MethodGet, http.MethodPut, http.MethodDelete}
@@ -54,7 +54,7 @@ func (e *Endpoints) serveSelfClients(w http.ResponseWriter, r *http.Request) err
 	app := e.app
 	ctx := r.Context()
 	switch {
-	case secret:
+	case secretPath:
 		secret, err := app.admin.RotateOwnedSecret(ctx, userID, id)
 		if errors.Is(err, oauth.ErrPublicClient) {
 			return writeClientError(w, http.StatusConflict, fmt.Sprintf("client %s is public and has no secret", id))
