@@ -29,6 +29,7 @@ var endpointPaths = []struct{ option, path string }{
 	{"introspect", "/oauth/introspect"},
 	{"api_token", "/api-token"},
 	{"grants", "/oauth/grants"},
+	{"clients", ""}, // off unless given
 	{"metadata", "/.well-known/oauth-authorization-server"},
 }
 
@@ -41,13 +42,16 @@ var endpointPaths = []struct{ option, path string }{
 //		introspect <path>
 //		api_token  <path>
 //		grants     <path>
+//		clients    <path>
 //		consent_template <file>
 //	}]
 //
 // Every path starts with "/"; an omitted one keeps its default. The metadata
 // path (RFC 8414 3) is fixed. The grants endpoint also serves the paths one
 // segment below its own (<grants>/<client_id>), so no other endpoint may
-// sit there. consent_template replaces the browser flow's
+// sit there; likewise the clients endpoint, which is off unless its path
+// is given, and serves <clients>/<id> and <clients>/<id>/secret.
+// consent_template replaces the browser flow's
 // consent page (docs/reference.md) with an html/template file, parsed when
 // the config is provisioned.
 func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -66,6 +70,7 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		"introspect": &e.Introspect,
 		"api_token":  &e.APIToken,
 		"grants":     &e.Grants,
+		"clients":    &e.Clients,
 	}
 	seen := seenOptions{}
 	for h.NextBlock(0) {
@@ -98,13 +103,17 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		*field = path
 	}
 	// Two endpoints on one path would leave one unreachable; so would one
-	// under the grants path, whose client ids it would hide.
+	// under the grants or the clients path, whose client ids it would
+	// hide.
 	owner := make(map[string]string, len(endpointPaths))
 	paths := make(map[string]string, len(endpointPaths))
 	for _, ep := range endpointPaths {
 		path := ep.path
 		if f := fields[ep.option]; f != nil && *f != "" {
 			path = *f
+		}
+		if path == "" {
+			continue // an endpoint that is off
 		}
 		if other, taken := owner[path]; taken {
 			return nil, h.Errf("%s and %s both use the path %s", other, ep.option, path)
@@ -113,8 +122,15 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		paths[ep.option] = path
 	}
 	for _, ep := range endpointPaths {
-		if grants := paths["grants"]; strings.HasPrefix(paths[ep.option], grants+"/") {
-			return nil, h.Errf("%s path %s is under the grants path %s, which serves %s/<client_id>", ep.option, paths[ep.option], grants, grants)
+		path, on := paths[ep.option]
+		if !on {
+			continue
+		}
+		if grants := paths["grants"]; strings.HasPrefix(path, grants+"/") {
+			return nil, h.Errf("%s path %s is under the grants path %s, which serves %s/<client_id>", ep.option, path, grants, grants)
+		}
+		if clients, on := paths["clients"]; on && strings.HasPrefix(path, clients+"/") {
+			return nil, h.Errf("%s path %s is under the clients path %s, which serves %s/<client_id>", ep.option, path, clients, clients)
 		}
 	}
 	return e, nil

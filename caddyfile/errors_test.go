@@ -196,6 +196,16 @@ func TestAdaptErrors(t *testing.T) {
 		{"negative refresh_max_age", global(`
 		issuer https://api.example.com
 		refresh_max_age -1h`), `refresh_max_age must not be negative`},
+		{"zero max_clients_per_user", global(`
+		issuer https://api.example.com
+		max_clients_per_user 0`), `max_clients_per_user must be a positive integer, got "0"`},
+		{"max_clients_per_user not a number", global(`
+		issuer https://api.example.com
+		max_clients_per_user ten`), `max_clients_per_user must be a positive integer, got "ten"`},
+		{"max_clients_per_user twice", global(`
+		issuer https://api.example.com
+		max_clients_per_user 1
+		max_clients_per_user 2`), `max_clients_per_user is given more than once`},
 		{"zero cache max_entries", global(`
 		issuer https://api.example.com
 		cache {
@@ -299,6 +309,21 @@ func TestAdaptErrors(t *testing.T) {
 		{"endpoint under the grants path", site(`tokengate_endpoints {
 		grants /oauth
 	}`), `authorize path /oauth/authorize is under the grants path /oauth, which serves /oauth/<client_id>`},
+		{"clients path without leading slash", site(`tokengate_endpoints {
+		clients oauth/clients
+	}`), `clients path "oauth/clients" must start with /`},
+		{"clients on another's path", site(`tokengate_endpoints {
+		clients /oauth/grants
+	}`), `grants and clients both use the path /oauth/grants`},
+		{"clients under the grants path", site(`tokengate_endpoints {
+		clients /oauth/grants/clients
+	}`), `clients path /oauth/grants/clients is under the grants path /oauth/grants, which serves /oauth/grants/<client_id>`},
+		{"endpoint under the clients path", site(`tokengate_endpoints {
+		clients /oauth
+	}`), `authorize path /oauth/authorize is under the clients path /oauth, which serves /oauth/<client_id>`},
+		{"clients path without argument", site(`tokengate_endpoints {
+		clients
+	}`), `wrong argument count`},
 		{"grants path twice", site(`tokengate_endpoints {
 		grants /a
 		grants /b

@@ -43,6 +43,7 @@ func init() {
 //		refresh_max_age   <duration>
 //		refresh_grace     <duration>
 //		personal_token_scopes <scope...>
+//		max_clients_per_user  <n>
 //		cache {
 //			max_entries <n>
 //			ttl         <duration>
@@ -112,6 +113,11 @@ func parseApp(d *caddyfile.Dispenser) (*module.App, error) {
 			app.RefreshGrace, err = durationArg(d, true)
 		case "personal_token_scopes":
 			app.PersonalTokenScopes, err = someArgs(d)
+		case "max_clients_per_user":
+			var n int64
+			if n, err = positiveInt(d); err == nil {
+				app.MaxClientsPerUser = int(n)
+			}
 		case "cache":
 			app.Cache, err = parseCache(d)
 		default:

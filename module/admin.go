@@ -1,6 +1,7 @@
 package module
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,13 +149,21 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		return apiError(http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err))
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	if err := decodeJSON(body, v); err != nil {
+		return apiError(http.StatusBadRequest, err)
+	}
+	return nil
+}
+
+// decodeJSON reads body, one JSON value with no unknown fields, into v.
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return apiError(http.StatusBadRequest, fmt.Errorf("invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: ")))
+		return fmt.Errorf("invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
-		return apiError(http.StatusBadRequest, errors.New("invalid JSON body: more than one JSON value"))
+		return errors.New("invalid JSON body: more than one JSON value")
 	}
 	return nil
 }

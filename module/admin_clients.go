@@ -22,6 +22,9 @@ type clientObject struct {
 	PKCE         string   `json:"pkce"`
 	Source       string   `json:"source"`
 	CreatedAt    *string  `json:"created_at"`
+	// Owner is the user who registered the client through the clients
+	// endpoint; absent for every other client.
+	Owner string `json:"owner,omitempty"`
 }
 
 func newClientObject(l oauth.ListedClient) clientObject {
@@ -41,6 +44,7 @@ func newClientObject(l oauth.ListedClient) clientObject {
 	if l.Stored != nil {
 		created := l.Stored.CreatedAt.UTC().Format(time.RFC3339)
 		o.CreatedAt = &created
+		o.Owner = l.Stored.OwnerUserID
 	}
 	return o
 }
@@ -57,11 +61,13 @@ type clientBody struct {
 }
 
 // clientUpdateBody is the body of PUT /tokengate/clients/<id>. It may be
-// a client object as GET answers it: source and created_at are ignored.
+// a client object as GET answers it: source, created_at and owner are
+// ignored.
 type clientUpdateBody struct {
 	clientBody
 	Source    any `json:"source"`
 	CreatedAt any `json:"created_at"`
+	Owner     any `json:"owner"`
 }
 
 // serveClients is GET (every client) and POST (add one) on
@@ -134,8 +140,8 @@ func (a *AdminAPI) serveClient(w http.ResponseWriter, r *http.Request, app *App,
 		if err := decodeBody(w, r, &body); err != nil {
 			return err
 		}
-		if body.ClientID != nil && *body.ClientID != id {
-			return apiError(http.StatusBadRequest, fmt.Errorf("client_id %q differs from the client %q of the path; a client's id cannot change", *body.ClientID, id))
+		if err := checkSameClientID(id, body.clientBody); err != nil {
+			return apiError(http.StatusBadRequest, err)
 		}
 		if app.clients[id] != nil {
 			return staticConflict(id)
@@ -144,11 +150,8 @@ func (a *AdminAPI) serveClient(w http.ResponseWriter, r *http.Request, app *App,
 		if err != nil {
 			return a.clientError(w, id, err)
 		}
-		spec := oauth.ClientSpec{ID: id, Public: !current.Client.Confidential()}
-		if body.Public != nil && *body.Public != spec.Public {
-			return apiError(http.StatusBadRequest, fmt.Errorf("client %q: public cannot change; add a new client instead", id))
-		}
-		if err := app.fillClientSpec(&spec, body.clientBody); err != nil {
+		spec, err := app.updatedClientSpec(id, !current.Client.Confidential(), body.clientBody)
+		if err != nil {
 			return apiError(http.StatusBadRequest, err)
 		}
 		rec, err := app.admin.Update(ctx, id, spec)
@@ -206,6 +209,28 @@ func staticConflict(id string) error {
 
 func storedClientObject(rec oauth.StoredClient) clientObject {
 	return newClientObject(oauth.ListedClient{Client: rec.Client(), Stored: &rec})
+}
+
+// checkSameClientID refuses a PUT body that names a client other than
+// id, the client of the path.
+func checkSameClientID(id string, body clientBody) error {
+	if body.ClientID != nil && *body.ClientID != id {
+		return fmt.Errorf("client_id %q differs from the client %q of the path; a client's id cannot change", *body.ClientID, id)
+	}
+	return nil
+}
+
+// updatedClientSpec is what a PUT body says of the client id, which is
+// public or not and stays so.
+func (a *App) updatedClientSpec(id string, public bool, body clientBody) (oauth.ClientSpec, error) {
+	spec := oauth.ClientSpec{ID: id, Public: public}
+	if body.Public != nil && *body.Public != spec.Public {
+		return oauth.ClientSpec{}, fmt.Errorf("client %q: public cannot change; add a new client instead", id)
+	}
+	if err := a.fillClientSpec(&spec, body); err != nil {
+		return oauth.ClientSpec{}, err
+	}
+	return spec, nil
 }
 
 // fillClientSpec completes spec from body with the defaults of docs/

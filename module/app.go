@@ -51,6 +51,9 @@ type App struct {
 	// PersonalTokenScopes are granted to personal API tokens when they are
 	// issued. Default: every declared scope.
 	PersonalTokenScopes []string `json:"personal_token_scopes,omitempty"`
+	// MaxClientsPerUser is the most clients one user may register through
+	// the clients endpoint of tokengate_endpoints. Default: 10.
+	MaxClientsPerUser int `json:"max_clients_per_user,omitempty"`
 	// Cache bounds the validation cache.
 	Cache *CacheConfig `json:"cache,omitempty"`
 
@@ -79,6 +82,9 @@ type App struct {
 	// Cleanup gives back.
 	held bool
 }
+
+// defaultMaxClientsPerUser is MaxClientsPerUser's default.
+const defaultMaxClientsPerUser = 10
 
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
@@ -124,6 +130,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.RefreshTokenTTL == 0 {
 		a.RefreshTokenTTL = caddy.Duration(720 * time.Hour)
+	}
+	if a.MaxClientsPerUser == 0 {
+		a.MaxClientsPerUser = defaultMaxClientsPerUser
 	}
 	if len(a.PersonalTokenScopes) == 0 {
 		for _, s := range a.Scopes {
@@ -205,7 +214,7 @@ func (a *App) Start() error {
 func (a *App) use(state *sharedState) {
 	a.state = state
 	a.registry = &oauth.Clients{Static: a.clients, Stored: state.clients}
-	a.admin = &oauth.ClientAdmin{Clients: a.registry, Store: state.store, Audit: a.audit}
+	a.admin = &oauth.ClientAdmin{Clients: a.registry, Store: state.store, Owned: state.store, Audit: a.audit}
 	a.auth = a.newAuthServer(state)
 	a.personal = &oauth.PersonalTokens{
 		Store:     state.store,

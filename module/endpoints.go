@@ -31,6 +31,12 @@ type Endpoints struct {
 	// GET lists the clients the user authorized, DELETE on the path
 	// followed by /<client_id> revokes one. Default: /oauth/grants.
 	Grants string `json:"grants,omitempty"`
+	// Clients is the path where users register OAuth clients of their
+	// own (docs/reference.md): GET lists the user's clients, POST adds
+	// one; GET, PUT and DELETE on the path followed by /<client_id>, and
+	// POST on <clients>/<client_id>/secret, serve one of them. Default:
+	// off.
+	Clients string `json:"clients,omitempty"`
 	// ConsentTemplate is an html/template file that replaces the built-in
 	// consent page of the browser flow (docs/reference.md), read and parsed at
 	// provisioning; a file that cannot be parsed is a config error. It is
@@ -78,11 +84,12 @@ func (e *Endpoints) Provision(ctx caddy.Context) error {
 		{&e.Introspect, "/oauth/introspect"},
 		{&e.APIToken, "/api-token"},
 		{&e.Grants, "/oauth/grants"},
+		{&e.Clients, ""}, // off unless given
 	} {
 		if *p.path == "" {
 			*p.path = p.def
 		}
-		if (*p.path)[0] != '/' {
+		if *p.path != "" && (*p.path)[0] != '/' {
 			return fmt.Errorf("tokengate_endpoints: path %q must start with /", *p.path)
 		}
 	}
@@ -113,12 +120,15 @@ func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	case e.Authorize:
 		serve = e.serveAuthorize
 	default:
-		// The grants path and the paths of its grants; every endpoint's
-		// own path goes first.
-		if _, ok := e.grantPath(r); !ok {
+		// The grants and clients paths and the paths below them; every
+		// endpoint's own path goes first.
+		if _, ok := e.grantPath(r); ok {
+			serve = e.serveGrants
+		} else if _, _, ok := e.clientsPath(r); ok {
+			serve = e.serveSelfClients
+		} else {
 			return next.ServeHTTP(w, r)
 		}
-		serve = e.serveGrants
 	}
 	if !e.app.awaitStart(r.Context()) {
 		return e.notStarted(w, r)

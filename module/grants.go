@@ -3,8 +3,6 @@ package module
 import (
 	"errors"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
@@ -62,15 +60,7 @@ func (e *Endpoints) grantPath(r *http.Request) (clientID string, ok bool) {
 	if r.URL.Path == e.Grants {
 		return "", true
 	}
-	if !strings.HasPrefix(r.URL.Path, e.Grants+"/") {
-		return "", false
-	}
-	escaped := r.URL.EscapedPath()
-	segment, err := url.PathUnescape(escaped[strings.LastIndexByte(escaped, '/')+1:])
-	if err != nil || segment == "" || r.URL.Path != e.Grants+"/"+segment {
-		return "", false
-	}
-	return segment, true
+	return segmentBelow(r, e.Grants, "")
 }
 
 // grantObject is a grant as the grants endpoint and the admin API show it

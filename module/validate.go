@@ -33,6 +33,9 @@ func (a *App) Validate() error {
 			return fmt.Errorf("tokengate: unknown database driver %q (want sqlite or postgres)", a.Database.Driver)
 		}
 	}
+	if a.MaxClientsPerUser < 0 {
+		return fmt.Errorf("tokengate: max_clients_per_user must be positive, got %d", a.MaxClientsPerUser)
+	}
 	if a.Users != nil && a.Users.JWTSecret == "" && a.Users.JWKSURL == "" {
 		return fmt.Errorf("tokengate: users needs jwt_secret or jwks_url")
 	}

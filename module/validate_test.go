@@ -36,6 +36,7 @@ func TestValidate(t *testing.T) {
 		{"issuer with a placeholder is checked once expanded", func(a *App) { a.Issuer = "{env.TOKENGATE_ISSUER}" }, ""},
 		{"undeclared scope in client", func(a *App) { a.Clients[0].Scopes = []string{"energy:read"} }, `"energy:read"`},
 		{"undeclared personal_token_scopes", func(a *App) { a.PersonalTokenScopes = []string{"nope"} }, `"nope"`},
+		{"negative max_clients_per_user", func(a *App) { a.MaxClientsPerUser = -1 }, "max_clients_per_user must be positive, got -1"},
 		{"client without redirect_uri", func(a *App) { a.Clients[1].RedirectURIs = nil }, `client "mobile" has no redirect_uri`},
 		{"non-loopback http redirect_uri", func(a *App) { a.Clients[0].RedirectURIs = []string{"http://home.example.com/cb"} }, "not loopback"},
 		{"pkce optional on public client", func(a *App) { a.Clients[1].PKCE = "optional" }, `client "mobile" is public`},

@@ -41,13 +41,72 @@ type ClientSpec struct {
 type ClientAdmin struct {
 	Clients *Clients
 	Store   ClientStore
-	Audit   Auditor
-	Now     func() time.Time
+	// Owned keeps the clients users register themselves; the methods
+	// with Owned in their names need it.
+	Owned OwnedClientStore
+	Audit Auditor
+	Now   func() time.Time
 }
+
+// ClientAdmin's methods with Owned in their names serve a user's
+// self-service: they act on the clients of the user owner only, and
+// another's client, or one of the config, is ErrNotFound to them. Their
+// audit events carry the user's id.
 
 // Create adds a stored client and returns it with its secret, which is
 // shown only now ("" for a public client).
 func (a *ClientAdmin) Create(ctx context.Context, spec ClientSpec) (StoredClient, string, error) {
+	return a.createClient(ctx, spec, "", 0)
+}
+
+// CreateOwned adds a stored client of the user owner, with a generated
+// id, as Create does, unless the user has limit clients already
+// (ErrClientLimit).
+func (a *ClientAdmin) CreateOwned(ctx context.Context, owner string, limit int, spec ClientSpec) (StoredClient, string, error) {
+	if owner == "" || a.Owned == nil {
+		return StoredClient{}, "", errors.New("oauth: no store of owned clients")
+	}
+	spec.ID = ""
+	return a.createClient(ctx, spec, owner, limit)
+}
+
+// ListOwned returns the stored clients of the user owner, sorted by id.
+func (a *ClientAdmin) ListOwned(ctx context.Context, owner string) ([]StoredClient, error) {
+	if a.Owned == nil {
+		return nil, errors.New("oauth: no store of owned clients")
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	return a.Owned.ListOwnedClients(ctx, owner)
+}
+
+// GetOwned returns the stored client id of the user owner.
+func (a *ClientAdmin) GetOwned(ctx context.Context, owner, id string) (StoredClient, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	return a.ownedClient(ctx, owner, id)
+}
+
+// ownedClient reads the stored client id, which must be the user
+// owner's; an empty owner is the operator, to whom every stored client
+// is theirs.
+func (a *ClientAdmin) ownedClient(ctx context.Context, owner, id string) (StoredClient, error) {
+	if owner != "" && a.Clients.Static[id] != nil {
+		return StoredClient{}, ErrNotFound
+	}
+	rec, err := a.Store.GetClient(ctx, id)
+	if err != nil {
+		return StoredClient{}, err
+	}
+	if owner != "" && rec.OwnerUserID != owner {
+		return StoredClient{}, ErrNotFound
+	}
+	return rec, nil
+}
+
+// createClient is Create, for the user owner when owner is set, who may
+// have at most limit clients.
+func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner string, limit int) (StoredClient, string, error) {
 	if a.Clients.Static[spec.ID] != nil {
 		return StoredClient{}, "", ErrStaticClient
 	}
@@ -64,6 +123,7 @@ func (a *ClientAdmin) Create(ctx context.Context, spec ClientSpec) (StoredClient
 		PKCERequired: !spec.PKCEOptional,
 		GrantTypes:   slices.Clone(defaultGrantTypes),
 		Source:       SourceStore,
+		OwnerUserID:  owner,
 		Generation:   generation,
 		CreatedAt:    now,
 		UpdatedAt:    now,
@@ -76,19 +136,23 @@ func (a *ClientAdmin) Create(ctx context.Context, spec ClientSpec) (StoredClient
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	if err := a.create(ctx, &rec); err != nil {
+	insert := a.Store.CreateClient
+	if owner != "" {
+		insert = func(ctx context.Context, c StoredClient) error { return a.Owned.CreateOwnedClient(ctx, c, limit) }
+	}
+	if err := a.create(ctx, &rec, insert); err != nil {
 		return StoredClient{}, "", err
 	}
 	a.readBack(ctx, rec.ID)
-	a.audit(ctx, AuditClientAdded, rec.ID, rec.Scopes)
+	a.audit(ctx, AuditClientAdded, owner, rec.ID, rec.Scopes)
 	return rec, secret, nil
 }
 
 // create stores rec, generating its id first when it has none: a
 // generated id that happens to be taken, static or stored, is drawn again.
-func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient) error {
+func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient, insert func(context.Context, StoredClient) error) error {
 	if rec.ID != "" {
-		return a.Store.CreateClient(ctx, *rec)
+		return insert(ctx, *rec)
 	}
 	for range 3 {
 		id, err := randomHex(12)
@@ -99,7 +163,7 @@ func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient) error {
 		if a.Clients.Static[rec.ID] != nil {
 			continue
 		}
-		if err = a.Store.CreateClient(ctx, *rec); !errors.Is(err, ErrClientExists) {
+		if err = insert(ctx, *rec); !errors.Is(err, ErrClientExists) {
 			return err
 		}
 	}
@@ -114,9 +178,18 @@ func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (S
 	if a.Clients.Static[id] != nil {
 		return StoredClient{}, ErrStaticClient
 	}
+	return a.update(ctx, "", id, spec)
+}
+
+// UpdateOwned is Update on a client of the user owner.
+func (a *ClientAdmin) UpdateOwned(ctx context.Context, owner, id string, spec ClientSpec) (StoredClient, error) {
+	return a.update(ctx, owner, id, spec)
+}
+
+func (a *ClientAdmin) update(ctx context.Context, owner, id string, spec ClientSpec) (StoredClient, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	rec, err := a.Store.GetClient(ctx, id)
+	rec, err := a.ownedClient(ctx, owner, id)
 	if err != nil {
 		return StoredClient{}, err
 	}
@@ -129,7 +202,7 @@ func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (S
 		return StoredClient{}, err
 	}
 	a.readBack(ctx, id)
-	a.audit(ctx, AuditClientUpdated, id, rec.Scopes)
+	a.audit(ctx, AuditClientUpdated, owner, id, rec.Scopes)
 	return rec, nil
 }
 
@@ -140,13 +213,27 @@ func (a *ClientAdmin) Delete(ctx context.Context, id string) error {
 	if a.Clients.Static[id] != nil {
 		return ErrStaticClient
 	}
+	return a.delete(ctx, "", id)
+}
+
+// DeleteOwned is Delete on a client of the user owner.
+func (a *ClientAdmin) DeleteOwned(ctx context.Context, owner, id string) error {
+	return a.delete(ctx, owner, id)
+}
+
+func (a *ClientAdmin) delete(ctx context.Context, owner, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	if owner != "" {
+		if _, err := a.ownedClient(ctx, owner, id); err != nil {
+			return err
+		}
+	}
 	if err := a.Store.DeleteClient(ctx, id, a.now()); err != nil {
 		return err
 	}
 	a.readBack(ctx, id)
-	a.audit(ctx, AuditClientRemoved, id, nil)
+	a.audit(ctx, AuditClientRemoved, owner, id, nil)
 	return nil
 }
 
@@ -156,9 +243,18 @@ func (a *ClientAdmin) RotateSecret(ctx context.Context, id string) (string, erro
 	if a.Clients.Static[id] != nil {
 		return "", ErrStaticClient
 	}
+	return a.rotateSecret(ctx, "", id)
+}
+
+// RotateOwnedSecret is RotateSecret on a client of the user owner.
+func (a *ClientAdmin) RotateOwnedSecret(ctx context.Context, owner, id string) (string, error) {
+	return a.rotateSecret(ctx, owner, id)
+}
+
+func (a *ClientAdmin) rotateSecret(ctx context.Context, owner, id string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	rec, err := a.Store.GetClient(ctx, id)
+	rec, err := a.ownedClient(ctx, owner, id)
 	if err != nil {
 		return "", err
 	}
@@ -173,7 +269,7 @@ func (a *ClientAdmin) RotateSecret(ctx context.Context, id string) (string, erro
 		return "", err
 	}
 	a.readBack(ctx, id)
-	a.audit(ctx, AuditClientSecretRotated, id, nil)
+	a.audit(ctx, AuditClientSecretRotated, owner, id, nil)
 	return secret, nil
 }
 
@@ -190,8 +286,8 @@ func (a *ClientAdmin) readBack(ctx context.Context, id string) {
 	}
 }
 
-func (a *ClientAdmin) audit(ctx context.Context, msg, id string, scopes []string) {
-	auditorOrNone(a.Audit).Audit(ctx, AuditEvent{Message: msg, ClientID: id, Scopes: scopes})
+func (a *ClientAdmin) audit(ctx context.Context, msg, userID, id string, scopes []string) {
+	auditorOrNone(a.Audit).Audit(ctx, AuditEvent{Message: msg, UserID: userID, ClientID: id, Scopes: scopes})
 }
 
 func (a *ClientAdmin) now() time.Time {

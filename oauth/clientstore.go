@@ -85,6 +85,24 @@ type ClientStore interface {
 	DeleteClient(ctx context.Context, id string, now time.Time) error
 }
 
+// ErrClientLimit is returned by OwnedClientStore.CreateOwnedClient when
+// the owner has as many clients as they may.
+var ErrClientLimit = errors.New("client limit reached")
+
+// OwnedClientStore keeps the clients users register for themselves
+// (StoredClient.OwnerUserID). It is what ClientAdmin needs of a store for
+// a user's self-service, beside ClientStore.
+type OwnedClientStore interface {
+	// CreateOwnedClient stores c, a client of the user c.OwnerUserID,
+	// unless that user has limit clients or more already (ErrClientLimit)
+	// or the id is taken (ErrClientExists). The count and the insert are
+	// one transaction, serialized per user across every instance sharing
+	// the store, so concurrent calls never leave more than limit.
+	CreateOwnedClient(ctx context.Context, c StoredClient, limit int) error
+	// ListOwnedClients returns the clients of the user owner, sorted by id.
+	ListOwnedClients(ctx context.Context, owner string) ([]StoredClient, error)
+}
+
 // Client is the Client the protocol uses for r.
 func (r StoredClient) Client() *Client {
 	source := r.Source

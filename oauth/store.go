@@ -53,6 +53,7 @@ type Store interface {
 	GrantStore
 	UserGrantStore
 	ClientStore
+	OwnedClientStore
 	// WatchRevocations calls forget with the hash of every token revoked
 	// through another instance sharing the store, and reset each time it
 	// starts listening, the first time included: whatever was cached before

@@ -15,6 +15,7 @@ import (
 // those that remove what was issued to a client.
 type clientStatements struct {
 	insert, get, list, update, setSecret, delete, live string
+	countOwned, listOwned                              string
 
 	lockFamilies, revokeRefresh, deleteCodes, deleteConsents string
 }
@@ -28,8 +29,11 @@ func newClientStatements(d dialect) clientStatements {
 		insert: d.rebind(`INSERT INTO oauth_clients (` + clientColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (client_id) DO NOTHING`),
-		get:  d.rebind(`SELECT ` + clientColumns + ` FROM oauth_clients WHERE client_id = ?`),
-		list: d.rebind(`SELECT ` + clientColumns + ` FROM oauth_clients ORDER BY client_id`),
+		get:        d.rebind(`SELECT ` + clientColumns + ` FROM oauth_clients WHERE client_id = ?`),
+		list:       d.rebind(`SELECT ` + clientColumns + ` FROM oauth_clients ORDER BY client_id`),
+		countOwned: d.rebind(`SELECT COUNT(*) FROM oauth_clients WHERE owner_user_id = ?`),
+		listOwned: d.rebind(`SELECT ` + clientColumns + ` FROM oauth_clients WHERE owner_user_id = ?
+			ORDER BY client_id`),
 		update: d.rebind(`
 			UPDATE oauth_clients SET name = ?, redirect_uris = ?, scopes = ?, pkce_required = ?,
 				grant_types = ?, dpop_bound_access_tokens = ?, updated_at = ?
@@ -54,11 +58,55 @@ func newClientStatements(d dialect) clientStatements {
 
 // CreateClient implements oauth.ClientStore.
 func (t *tables) CreateClient(ctx context.Context, c oauth.StoredClient) error {
+	return t.createClient(ctx, c, nil)
+}
+
+// ownedClientLock is the lockName prefix of a user's clients: two
+// registrations by one user queue, so that the second counts the first.
+const ownedClientLock = "tokengate.clients:"
+
+// CreateOwnedClient implements oauth.OwnedClientStore.
+func (t *tables) CreateOwnedClient(ctx context.Context, c oauth.StoredClient, limit int) error {
+	if c.OwnerUserID == "" {
+		return errors.New("sqlstore: create owned client: no owner")
+	}
+	return t.createClient(ctx, c, func(tx querier) error {
+		if err := t.dialect.lockName(ctx, tx, ownedClientLock+c.OwnerUserID); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, t.clients.countOwned, c.OwnerUserID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= limit {
+			return oauth.ErrClientLimit
+		}
+		return nil
+	})
+}
+
+// ListOwnedClients implements oauth.OwnedClientStore.
+func (t *tables) ListOwnedClients(ctx context.Context, owner string) ([]oauth.StoredClient, error) {
+	rs, err := t.dialect.QueryContext(ctx, t.clients.listOwned, owner)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list clients: %w", err)
+	}
+	return scanClients(rs)
+}
+
+// createClient inserts c in a transaction that runs check first, when
+// there is one; an error of check is returned as it is.
+func (t *tables) createClient(ctx context.Context, c oauth.StoredClient, check func(tx querier) error) error {
 	uris, err := json.Marshal(c.RedirectURIs)
 	if err != nil {
 		return fmt.Errorf("sqlstore: create client: %w", err)
 	}
 	err = t.dialect.writeTx(ctx, func(tx querier) error {
+		if check != nil {
+			if err := check(tx); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, t.clients.insert,
 			c.ID, c.Generation, c.Name, nullBytes(c.SecretHash), string(uris), joinScopes(c.Scopes), c.PKCERequired,
 			joinScopes(c.GrantTypes), c.DPoPBoundAccessTokens, string(c.Source), nullString(c.OwnerUserID),
@@ -75,8 +123,10 @@ func (t *tables) CreateClient(ctx context.Context, c oauth.StoredClient) error {
 		}
 		return t.dialect.notifyClientChanged(ctx, tx, c.ID)
 	})
-	if errors.Is(err, oauth.ErrClientExists) {
-		return oauth.ErrClientExists
+	for _, known := range []error{oauth.ErrClientExists, oauth.ErrClientLimit} {
+		if errors.Is(err, known) {
+			return known
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: create client: %w", err)
@@ -102,6 +152,12 @@ func (t *tables) ListClients(ctx context.Context) ([]oauth.StoredClient, error) 
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list clients: %w", err)
 	}
+	return scanClients(rs)
+}
+
+// scanClients reads every row of rs, which holds clientColumns, and
+// closes it.
+func scanClients(rs rows) ([]oauth.StoredClient, error) {
 	defer rs.Close()
 	var out []oauth.StoredClient
 	for rs.Next() {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -41,6 +42,8 @@ func runClientSuite(t *testing.T, open openStore) {
 		{"SPEC 6.1 delete revokes codes, refresh tokens and consents", testClientDelete},
 		{"SPEC 6.1 a later client of the same id gets nothing back", testClientSameIDLater},
 		{"config clients need no row", testClientStaticGrants},
+		{"SPEC 6.5 a user's clients, at most the limit", testOwnedClients},
+		{"SPEC 6.5 concurrent registrations stop at the limit", testOwnedClientsRacing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
@@ -310,4 +313,70 @@ func dialectOf(t *testing.T, s oauth.Store) dialect {
 	}
 	t.Fatalf("store %T is not one of this package's", s)
 	return nil
+}
+
+func ownedClient(id, owner string) oauth.StoredClient {
+	c := newStoredClient(id, "g-"+id)
+	c.OwnerUserID = owner
+	return c
+}
+
+func testOwnedClients(t *testing.T, s oauth.Store) {
+	ctx := context.Background()
+	createClient(t, s, newStoredClient("operators", "g0"))
+	for _, c := range []oauth.StoredClient{ownedClient("b", "alice"), ownedClient("a", "alice"), ownedClient("c", "bob")} {
+		if err := s.CreateOwnedClient(ctx, c, 2); err != nil {
+			t.Fatalf("CreateOwnedClient(%s): %v", c.ID, err)
+		}
+	}
+	if err := s.CreateOwnedClient(ctx, ownedClient("d", "alice"), 2); !errors.Is(err, oauth.ErrClientLimit) {
+		t.Fatalf("third client of alice: err = %v, want ErrClientLimit", err)
+	}
+	if err := s.CreateOwnedClient(ctx, ownedClient("a", "bob"), 2); !errors.Is(err, oauth.ErrClientExists) {
+		t.Fatalf("id in use: err = %v, want ErrClientExists", err)
+	}
+	got, err := s.ListOwnedClients(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "a" || got[1].ID != "b" || got[0].OwnerUserID != "alice" {
+		t.Fatalf("alice's clients = %+v, want a and b, owned by alice", got)
+	}
+	if got, _ := s.ListOwnedClients(ctx, "carol"); len(got) != 0 {
+		t.Fatalf("carol's clients = %+v, want none", got)
+	}
+	// A removed client frees its place.
+	if err := s.DeleteClient(ctx, "a", testTime); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOwnedClient(ctx, ownedClient("d", "alice"), 2); err != nil {
+		t.Fatalf("after a removal: %v", err)
+	}
+}
+
+func testOwnedClientsRacing(t *testing.T, s oauth.Store) {
+	ctx := context.Background()
+	const limit, tries = 3, 12
+	errs := make(chan error, tries)
+	for i := range tries {
+		go func() {
+			errs <- s.CreateOwnedClient(ctx, ownedClient(fmt.Sprintf("c%02d", i), "alice"), limit)
+		}()
+	}
+	created := 0
+	for range tries {
+		switch err := <-errs; {
+		case err == nil:
+			created++
+		case !errors.Is(err, oauth.ErrClientLimit):
+			t.Errorf("CreateOwnedClient: %v", err)
+		}
+	}
+	got, err := s.ListOwnedClients(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created != limit || len(got) != limit {
+		t.Fatalf("%d created, %d stored; want %d each", created, len(got), limit)
+	}
 }
