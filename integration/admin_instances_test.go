@@ -21,7 +21,7 @@ func seenWithin(t *testing.T, what string, cond func() bool) {
 	t.Logf("%s: seen after %v", what, time.Since(start).Round(time.Millisecond))
 }
 
-// clientChangeBound is what SPEC 6.1 promises: a change of a stored client
+// clientChangeBound is what the contract promises: a change of a stored client
 // takes effect on every instance sharing the database within 1 s.
 const clientChangeBound = time.Second
 

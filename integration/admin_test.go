@@ -66,7 +66,7 @@ func refreshWith(conf *oauth2.Config, refresh string) (*oauth2.Token, error) {
 }
 
 // TestAdminStoredClient: a client added through the admin API takes part
-// in every flow as a static one does (SPEC 6.1), and its changes take
+// in every flow as a static one does, and its changes take
 // effect at once: new scopes, a new secret, its removal.
 func TestAdminStoredClient(t *testing.T) {
 	forEachStore(t, func(t *testing.T, database string) {

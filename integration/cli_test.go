@@ -56,7 +56,7 @@ func (r cliRun) expect(t *testing.T, exit int, patterns ...string) {
 }
 
 // TestCLI runs `caddy tokengate` as a process of its own against the
-// admin API of a running Caddy (SPEC 6.2): every client and personal-token
+// admin API of a running Caddy: every client and personal-token
 // subcommand, an API error exiting non-zero with the API's message.
 func TestCLI(t *testing.T) {
 	g, adminURL := startGatewayWithAdmin(t, "sqlite "+t.TempDir()+"/tg.db", oauthClients)

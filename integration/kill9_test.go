@@ -14,7 +14,7 @@ const (
 
 // TestKillAdminChangesSurvive: what the admin API answered with success
 // survives a caddy process killed with SIGKILL, and nothing it revoked
-// comes back, on SQLite and PostgreSQL (SPEC 5 and 6.1). A process makes
+// comes back, on SQLite and PostgreSQL. A process makes
 // a stored client, tokens for two users, a new secret, a personal token,
 // a user's revocation and a client's removal; it is killed; a new process
 // on the same database, with an empty cache, must find each of them.

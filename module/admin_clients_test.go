@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// clientKeys are the members of a client object (SPEC 6.1), and nothing
+// clientKeys are the members of a client object, and nothing
 // else: never a secret or its hash.
 var clientKeys = []string{"client_id", "created_at", "name", "pkce", "public", "redirect_uris", "scopes", "source"}
 
@@ -37,7 +37,7 @@ func addBilling(t *testing.T, env *adminEnv) (map[string]any, string) {
 	return m, secret
 }
 
-// SPEC 6.1 POST: each rule of SPEC 1 and each conflict, with the message
+// each client rule and each conflict, with the message
 // naming the culprit.
 func TestAdminAddClientErrors(t *testing.T) {
 	env := newAdminEnv(t)
@@ -80,7 +80,7 @@ func TestAdminAddClientErrors(t *testing.T) {
 	}
 }
 
-// SPEC 6.1 POST, GET: the client object, defaults, and the list of static
+// POST, GET: the client object, defaults, and the list of static
 // and stored clients sorted by id.
 func TestAdminAddAndListClients(t *testing.T) {
 	env := newAdminEnv(t)
@@ -143,7 +143,7 @@ func TestAdminAddAndListClients(t *testing.T) {
 	}
 }
 
-// SPEC 6.1 PUT, DELETE, POST .../secret, with their errors.
+// PUT, DELETE, POST .../secret, with their errors.
 func TestAdminChangeClients(t *testing.T) {
 	env := newAdminEnv(t)
 	_, secret := addBilling(t, env)

@@ -158,7 +158,7 @@ func TestAdminRouting(t *testing.T) {
 	}
 }
 
-// SPEC 6.1, 4.7: POST issues (or rotates) a user's personal token as the
+// POST issues (or rotates) a user's personal token as the
 // api_token endpoint does; DELETE deactivates it, also when there is none.
 func TestAdminPersonalToken(t *testing.T) {
 	env := newAdminEnv(t)

@@ -330,7 +330,7 @@ func TestHandlersBeforeStart(t *testing.T) {
 		status  int
 		body    string
 	}{
-		{"guard with a token (SPEC 3)", g, bearerRequest(t, "GET", "/api/chargers"), 503, bodyUnavailable},
+		{"guard with a token", g, bearerRequest(t, "GET", "/api/chargers"), 503, bodyUnavailable},
 		{"guard without a token", g, httptest.NewRequest("GET", "/api/chargers", nil), 401, bodyInvalidToken},
 		{"token endpoint", e, form("/oauth/token", "grant_type=refresh_token&refresh_token=x&client_id=app&client_secret=s3cret"), 503, `"error":"temporarily_unavailable"`},
 		{"revocation endpoint", e, form("/oauth/revoke", "token=x&client_id=app&client_secret=s3cret"), 503, `"error":"temporarily_unavailable"`},

@@ -229,7 +229,7 @@ func TestBodyLimitChunked(t *testing.T) {
 		acted func(t *testing.T, env *limitEnv) bool
 	}{
 		{
-			name: "SPEC 4.7 api_token POST does not rotate",
+			name: "api_token POST does not rotate",
 			request: func(t *testing.T, env *limitEnv, size int) *http.Request {
 				return chunkedRequest("POST", "/api-token", strings.Repeat("x", size), "Authorization", "Bearer "+env.userJWT)
 			},
@@ -237,7 +237,7 @@ func TestBodyLimitChunked(t *testing.T) {
 			acted:  func(t *testing.T, env *limitEnv) bool { return !env.tokenValid(t, env.personal) },
 		},
 		{
-			name: "SPEC 4.7 api_token DELETE does not deactivate",
+			name: "api_token DELETE does not deactivate",
 			request: func(t *testing.T, env *limitEnv, size int) *http.Request {
 				return chunkedRequest("DELETE", "/api-token", strings.Repeat("x", size), "Authorization", "Bearer "+env.userJWT)
 			},
@@ -245,7 +245,7 @@ func TestBodyLimitChunked(t *testing.T) {
 			acted:  func(t *testing.T, env *limitEnv) bool { return !env.tokenValid(t, env.personal) },
 		},
 		{
-			name: "SPEC 4.3 token does not consume the code",
+			name: "token does not consume the code",
 			request: func(t *testing.T, env *limitEnv, size int) *http.Request {
 				body := padForm(t, url.Values{
 					"grant_type": {"authorization_code"}, "code": {env.code},
@@ -258,7 +258,7 @@ func TestBodyLimitChunked(t *testing.T) {
 			served: http.StatusOK,
 		},
 		{
-			name: "SPEC 4.4 revoke leaves the token valid",
+			name: "revoke leaves the token valid",
 			request: func(t *testing.T, env *limitEnv, size int) *http.Request {
 				body := padForm(t, url.Values{
 					"token": {env.access}, "client_id": {limitClientID}, "client_secret": {limitClientSecret},
@@ -269,7 +269,7 @@ func TestBodyLimitChunked(t *testing.T) {
 			acted:  func(t *testing.T, env *limitEnv) bool { return !env.tokenValid(t, env.access) },
 		},
 		{
-			name: "SPEC 4.5 introspect",
+			name: "introspect",
 			request: func(t *testing.T, env *limitEnv, size int) *http.Request {
 				body := padForm(t, url.Values{"token": {env.access}}, size)
 				return chunkedRequest("POST", "/oauth/introspect", body, append(clientAuth, "Authorization", basic)...)
@@ -277,7 +277,7 @@ func TestBodyLimitChunked(t *testing.T) {
 			served: http.StatusOK,
 		},
 		{
-			name: "SPEC 4.2 authorize JSON records no consent",
+			name: "authorize JSON records no consent",
 			request: func(t *testing.T, env *limitEnv, size int) *http.Request {
 				p := env.consentParams()
 				body := padJSON(t, map[string]string{
@@ -292,7 +292,7 @@ func TestBodyLimitChunked(t *testing.T) {
 			acted:  func(t *testing.T, env *limitEnv) bool { return !env.needsConsent(t) },
 		},
 		{
-			name: "SPEC 4.2 consent form Approve records no consent",
+			name: "consent form Approve records no consent",
 			request: func(t *testing.T, env *limitEnv, size int) *http.Request {
 				form := url.Values{csrfField: {env.csrf}, "decision": {"approve"}}
 				p := env.consentParams()

@@ -26,13 +26,13 @@ func TestRequiredScopes(t *testing.T) {
 		want    []string
 		ok      bool
 	}{
-		{"SPEC 1 own method line", block, "POST", []string{"chargers:write", "chargers:read"}, true},
-		{"SPEC 1 HEAD falls back to GET", block, "HEAD", []string{"chargers:read"}, true},
-		{"SPEC 1 star covers unlisted methods", block, "DELETE", []string{"energy:read"}, true},
-		{"SPEC 1 HEAD without GET line uses star", map[string][]string{"*": {"energy:read"}}, "HEAD", []string{"energy:read"}, true},
-		{"SPEC 1 method with no line is refused", getOnly, "POST", nil, false},
-		{"SPEC 1 HEAD with GET line only", getOnly, "HEAD", []string{"chargers:read"}, true},
-		{"SPEC 1 bare tokengate needs no scope", nil, "PATCH", nil, true},
+		{"own method line", block, "POST", []string{"chargers:write", "chargers:read"}, true},
+		{"HEAD falls back to GET", block, "HEAD", []string{"chargers:read"}, true},
+		{"star covers unlisted methods", block, "DELETE", []string{"energy:read"}, true},
+		{"HEAD without GET line uses star", map[string][]string{"*": {"energy:read"}}, "HEAD", []string{"energy:read"}, true},
+		{"method with no line is refused", getOnly, "POST", nil, false},
+		{"HEAD with GET line only", getOnly, "HEAD", []string{"chargers:read"}, true},
+		{"bare tokengate needs no scope", nil, "PATCH", nil, true},
 		{"methods are case-sensitive", getOnly, "get", nil, false},
 	}
 	for _, c := range cases {

@@ -84,7 +84,7 @@ func (e *selfEnv) create(t *testing.T, user, body string) (map[string]any, strin
 	return obj, secret
 }
 
-// SPEC 6.5 clients: POST answers the client object with its owner and,
+// clients: POST answers the client object with its owner and,
 // once, its secret; GET lists the user's own clients only, and every
 // answer is no-store.
 func TestSelfClientsCreateAndList(t *testing.T) {
@@ -138,7 +138,7 @@ func TestSelfClientsCreateAndList(t *testing.T) {
 	}
 }
 
-// SPEC 6.5: PUT, DELETE and POST .../secret on the user's own client, as
+// PUT, DELETE and POST .../secret on the user's own client, as
 // in 6.1, each audited with the user's id.
 func TestSelfClientsChange(t *testing.T) {
 	env := newSelfEnv(t)
@@ -180,7 +180,7 @@ func TestSelfClientsChange(t *testing.T) {
 	}
 }
 
-// SPEC 6.5: another user's client, a client of the config and one of the
+// another user's client, a client of the config and one of the
 // operator are 404 on every route, and stay as they were.
 func TestSelfClientsOthersAreNotFound(t *testing.T) {
 	env := newSelfEnv(t)
@@ -208,7 +208,7 @@ func TestSelfClientsOthersAreNotFound(t *testing.T) {
 	}
 }
 
-// SPEC 6.5: at most max_clients_per_user each; one more is 403.
+// at most max_clients_per_user each; one more is 403.
 func TestSelfClientsLimit(t *testing.T) {
 	env := newSelfEnv(t)
 	first, _ := env.create(t, "alice", selfBilling)
@@ -222,7 +222,7 @@ func TestSelfClientsLimit(t *testing.T) {
 	env.create(t, "alice", selfBilling) // a removal frees a place
 }
 
-// SPEC 6.5 and SPEC 1: 400 naming the culprit; 401 without a user; 405
+// and the client rules: 400 naming the culprit; 401 without a user; 405
 // with Allow; 413 above the body limit.
 func TestSelfClientsErrors(t *testing.T) {
 	env := newSelfEnv(t)

@@ -131,8 +131,8 @@ func TestAuthorizeValidationOrder(t *testing.T) {
 		redirectable bool
 	}{
 		{"seed 000 good request", good, "", false},
-		{"SPEC 4.2 unknown client", with(func(r *AuthorizeRequest) { r.ClientID = "nobody"; r.ResponseType = "token" }), "invalid_request", false},
-		{"SPEC 4.2 unregistered redirect_uri wins over everything after", with(func(r *AuthorizeRequest) {
+		{"unknown client", with(func(r *AuthorizeRequest) { r.ClientID = "nobody"; r.ResponseType = "token" }), "invalid_request", false},
+		{"unregistered redirect_uri wins over everything after", with(func(r *AuthorizeRequest) {
 			r.RedirectURI = "https://evil.example/cb"
 			r.ResponseType = "token"
 			r.State = ""
@@ -140,22 +140,22 @@ func TestAuthorizeValidationOrder(t *testing.T) {
 		{"RFC 6749 3.1.2.3 missing redirect_uri", with(func(r *AuthorizeRequest) { r.RedirectURI = "" }), "invalid_request", false},
 		{"RFC 6749 4.1.2.1 unsupported response_type before scope", with(func(r *AuthorizeRequest) { r.ResponseType = "token"; r.Scope = "bogus" }), "unsupported_response_type", true},
 		{"RFC 6749 4.1.2.1 missing response_type", with(func(r *AuthorizeRequest) { r.ResponseType = "" }), "invalid_request", true},
-		{"SPEC 4.2 unknown scope before state", with(func(r *AuthorizeRequest) { r.Scope = "chargers:read bogus"; r.State = "" }), "invalid_scope", true},
-		{"SPEC 4.2 scope not allowed for client", with(func(r *AuthorizeRequest) { r.Scope = "energy:read" }), "invalid_scope", true},
+		{"unknown scope before state", with(func(r *AuthorizeRequest) { r.Scope = "chargers:read bogus"; r.State = "" }), "invalid_scope", true},
+		{"scope not allowed for client", with(func(r *AuthorizeRequest) { r.Scope = "energy:read" }), "invalid_scope", true},
 		{"RFC 6749 3.3 empty scope", with(func(r *AuthorizeRequest) { r.Scope = "" }), "invalid_scope", true},
-		{"SPEC 4.2 missing state before PKCE", with(func(r *AuthorizeRequest) { r.State = ""; r.CodeChallenge = "" }), "invalid_request", true},
+		{"missing state before PKCE", with(func(r *AuthorizeRequest) { r.State = ""; r.CodeChallenge = "" }), "invalid_request", true},
 		{"RFC 7636 4.4.1 missing challenge", with(func(r *AuthorizeRequest) { r.CodeChallenge = ""; r.CodeChallengeMethod = "" }), "invalid_request", true},
-		{"SPEC 4.2 malformed challenge", with(func(r *AuthorizeRequest) { r.CodeChallenge = "short" }), "invalid_request", true},
-		{"SPEC 4.2 plain method", with(func(r *AuthorizeRequest) { r.CodeChallengeMethod = "plain" }), "invalid_request", true},
-		{"SPEC 4.2 absent method", with(func(r *AuthorizeRequest) { r.CodeChallengeMethod = "" }), "invalid_request", true},
-		{"SPEC 4.2 method without challenge", with(func(r *AuthorizeRequest) { r.CodeChallenge = "" }), "invalid_request", true},
+		{"malformed challenge", with(func(r *AuthorizeRequest) { r.CodeChallenge = "short" }), "invalid_request", true},
+		{"plain method", with(func(r *AuthorizeRequest) { r.CodeChallengeMethod = "plain" }), "invalid_request", true},
+		{"absent method", with(func(r *AuthorizeRequest) { r.CodeChallengeMethod = "" }), "invalid_request", true},
+		{"method without challenge", with(func(r *AuthorizeRequest) { r.CodeChallenge = "" }), "invalid_request", true},
 		{"seed 004 confidential pkce optional may omit PKCE", with(func(r *AuthorizeRequest) {
 			r.ClientID, r.RedirectURI, r.CodeChallenge, r.CodeChallengeMethod = "server", "https://server.example/cb", "", ""
 		}), "", false},
 		{"seed 004 confidential pkce optional still checks a given challenge", with(func(r *AuthorizeRequest) {
 			r.ClientID, r.RedirectURI, r.CodeChallengeMethod = "server", "https://server.example/cb", ""
 		}), "invalid_request", true},
-		{"SPEC 4.2 confidential pkce required", with(func(r *AuthorizeRequest) {
+		{"confidential pkce required", with(func(r *AuthorizeRequest) {
 			r.ClientID, r.RedirectURI, r.CodeChallenge, r.CodeChallengeMethod = "strict", "https://strict.example/cb", "", ""
 		}), "invalid_request", true},
 	}
@@ -270,10 +270,10 @@ func TestAuthServerMalformedTokens(t *testing.T) {
 		t.Errorf("RFC 6749 4.1.3 missing code = %v, want invalid_request", e)
 	}
 	if _, e := s.Exchange(ctx, spa, access, "https://spa.example/cb", rfcVerifier); e == nil || e.Code != "invalid_grant" {
-		t.Errorf("SPEC 2 access token as code = %v, want invalid_grant", e)
+		t.Errorf("access token as code = %v, want invalid_grant", e)
 	}
 	if _, e := s.Refresh(ctx, spa, access, ""); e == nil || e.Code != "invalid_grant" {
-		t.Errorf("SPEC 2 access token as refresh token = %v, want invalid_grant", e)
+		t.Errorf("access token as refresh token = %v, want invalid_grant", e)
 	}
 	if _, e := s.Refresh(ctx, spa, "", ""); e == nil || e.Code != "invalid_request" {
 		t.Errorf("RFC 6749 6 missing refresh_token = %v, want invalid_request", e)
@@ -304,7 +304,7 @@ func TestDeriveRotatedPair(t *testing.T) {
 	a2, n2 := DeriveRotatedPair(key, r2)
 	a3, _ := DeriveRotatedPair([]byte(strings.Repeat("j", 32)), r1)
 	if a1 != a1again || n1 != n1again {
-		t.Error("SPEC 4.3 refresh_grace: derivation is not deterministic")
+		t.Error("refresh_grace: derivation is not deterministic")
 	}
 	if a1 == a2 || n1 == n2 || a1 == a3 || a1 == n1 {
 		t.Error("derived tokens collide across inputs, keys or kinds")

@@ -85,14 +85,14 @@ func TestAuthenticate(t *testing.T) {
 		ok        bool
 	}{
 		{"RFC 6749 2.3.1 right secret", "conf", "s3cret", true, true},
-		{"SPEC 4.1 wrong secret", "conf", "s3cret!", true, false},
-		{"SPEC 4.1 confidential without secret", "conf", "", false, false},
-		{"SPEC 4.1 confidential with empty secret", "conf", "", true, false},
-		{"SPEC 4.1 unknown client", "nobody", "s3cret", true, false},
-		{"SPEC 4.1 unknown client without secret", "nobody", "", false, false},
-		{"SPEC 4.1 public client sends only client_id", "pub", "", false, true},
-		{"SPEC 4.1 public client sending a secret", "pub", "x", true, false},
-		{"SPEC 4.1 public client sending an empty secret", "pub", "", true, false},
+		{"wrong secret", "conf", "s3cret!", true, false},
+		{"confidential without secret", "conf", "", false, false},
+		{"confidential with empty secret", "conf", "", true, false},
+		{"unknown client", "nobody", "s3cret", true, false},
+		{"unknown client without secret", "nobody", "", false, false},
+		{"public client sends only client_id", "pub", "", false, true},
+		{"public client sending a secret", "pub", "x", true, false},
+		{"public client sending an empty secret", "pub", "", true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

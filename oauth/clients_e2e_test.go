@@ -86,7 +86,7 @@ func TestStoredClientLifecycle(t *testing.T) {
 	ctx := context.Background()
 	c, secret := s.add(t, oauth.ClientSpec{ID: "billing", Name: "Billing", RedirectURIs: []string{redirect},
 		Scopes: []string{"chargers:read", "sessions:read"}})
-	// SPEC 6.1: a secret of 256 bits and more; only its hash is kept.
+	// a secret of 256 bits and more; only its hash is kept.
 	if !strings.HasPrefix(secret, "tgs_") || len(secret) < 4+43 {
 		t.Fatalf("secret %q: want tgs_ and 43 base64url characters", secret)
 	}
@@ -104,7 +104,7 @@ func TestStoredClientLifecycle(t *testing.T) {
 	}
 
 	tr := s.tokens(t, c, "chargers:read sessions:read")
-	// SPEC 6.1 PUT: refreshes get at most the new scopes at once.
+	// refreshes get at most the new scopes at once.
 	if _, err := s.admin.Update(ctx, "billing", oauth.ClientSpec{Name: "Billing 2", RedirectURIs: []string{redirect}, Scopes: []string{"sessions:read"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestStoredClientLifecycle(t *testing.T) {
 	_, oerr = s.codeFor(t, "billing", "chargers:read")
 	wantOAuthError(t, "authorize for a scope taken away", oerr, "invalid_scope")
 
-	// SPEC 6.1 secret rotation: the old secret stops at once.
+	// secret rotation: the old secret stops at once.
 	fresh, err := s.admin.RotateSecret(ctx, "billing")
 	if err != nil || fresh == secret {
 		t.Fatalf("RotateSecret = %q, %v", fresh, err)
@@ -134,7 +134,7 @@ func TestStoredClientLifecycle(t *testing.T) {
 		t.Fatalf("the new secret: %v", err)
 	}
 
-	// SPEC 6.1 DELETE: codes and refresh tokens stop, access tokens run out.
+	// codes and refresh tokens stop, access tokens run out.
 	pending, _ := s.codeFor(t, "billing", "sessions:read")
 	if err := s.admin.Delete(ctx, "billing"); err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestStoredClientLifecycle(t *testing.T) {
 	}
 }
 
-// SPEC 6.1: the static clients' ids cannot be taken, changed or removed,
+// the static clients' ids cannot be taken, changed or removed,
 // and a stored id in use is a conflict.
 func TestClientAdminConflicts(t *testing.T) {
 	s := newStoredE2E(t)

@@ -51,11 +51,11 @@ func TestValidChallenge(t *testing.T) {
 		c    string
 		want bool
 	}{
-		{"SPEC 4.2 43 base64url characters", rfcChallenge, true},
-		{"SPEC 4.2 42 characters", rfcChallenge[:42], false},
-		{"SPEC 4.2 44 characters", rfcChallenge + "A", false},
-		{"SPEC 4.2 padded standard base64", strings.Repeat("A", 42) + "=", false},
-		{"SPEC 4.2 standard base64 alphabet", strings.Repeat("A", 42) + "+", false},
+		{"43 base64url characters", rfcChallenge, true},
+		{"42 characters", rfcChallenge[:42], false},
+		{"44 characters", rfcChallenge + "A", false},
+		{"padded standard base64", strings.Repeat("A", 42) + "=", false},
+		{"standard base64 alphabet", strings.Repeat("A", 42) + "+", false},
 		{"empty", "", false},
 	}
 	for _, tt := range tests {

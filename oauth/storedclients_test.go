@@ -139,7 +139,7 @@ func findName(t *testing.T, v *StoredClients, id string) string {
 	return c.Name
 }
 
-// SPEC 6.1: a client added through another instance is found at once,
+// a client added through another instance is found at once,
 // before any notice, and then served from the view.
 func TestStoredClientsReadThrough(t *testing.T) {
 	f := newFakeClientStore()
@@ -238,7 +238,7 @@ func TestStoredClientsReload(t *testing.T) {
 	}
 }
 
-// SPEC 4.1: an unknown client and a wrong secret cost the same: a client
+// an unknown client and a wrong secret cost the same: a client
 // unknown to the view is looked up in the store, so every failure is.
 func TestClientsAuthenticateCostsAlike(t *testing.T) {
 	f := newFakeClientStore()

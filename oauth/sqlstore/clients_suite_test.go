@@ -35,15 +35,15 @@ func runClientSuite(t *testing.T, open openStore) {
 		run  func(t *testing.T, s oauth.Store)
 	}{
 		{"round trip", testClientRoundTrip},
-		{"SPEC 6.1 an id in use is a conflict", testClientExists},
+		{"an id in use is a conflict", testClientExists},
 		{"unknown client", testClientUnknown},
 		{"update keeps secret and generation", testClientUpdate},
 		{"set secret hash", testClientSetSecret},
-		{"SPEC 6.1 delete revokes codes, refresh tokens and consents", testClientDelete},
-		{"SPEC 6.1 a later client of the same id gets nothing back", testClientSameIDLater},
+		{"delete revokes codes, refresh tokens and consents", testClientDelete},
+		{"a later client of the same id gets nothing back", testClientSameIDLater},
 		{"config clients need no row", testClientStaticGrants},
-		{"SPEC 6.5 a user's clients, at most the limit", testOwnedClients},
-		{"SPEC 6.5 concurrent registrations stop at the limit", testOwnedClientsRacing},
+		{"a user's clients, at most the limit", testOwnedClients},
+		{"concurrent registrations stop at the limit", testOwnedClientsRacing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
@@ -250,7 +250,7 @@ func testClientDelete(t *testing.T, s oauth.Store) {
 	if scopes, err := s.GrantedScopes(ctx, "alice", "app"); err != nil || len(scopes) != 0 {
 		t.Errorf("consent of a deleted client = %v, %v; want none", scopes, err)
 	}
-	// SPEC 6.1: its access tokens run out.
+	// its access tokens run out.
 	mustAccess(t, s, pair.Access.Hash)
 	// Another client's grants are untouched.
 	if err := rotateFor(s, otherPair.Refresh.Hash, "other", newPair(t, grantNow, nil)); err != nil {

@@ -53,8 +53,8 @@ func (w *clientWatch) heard() ([]string, int) {
 	return slices.Clone(w.changed), w.resets
 }
 
-// Every change of a stored client through one instance reaches the others
-// (SPEC 6.1), in commit order; a change that fails tells nobody.
+// Every change of a stored client through one instance reaches the others,
+// in commit order; a change that fails tells nobody.
 func TestPostgresWatchClients(t *testing.T) {
 	dsn := pgtest.Start(t)
 	watcher := openPostgresAt(t, dsn)

@@ -35,25 +35,25 @@ func runGrantSuite(t *testing.T, open openStore) {
 	}{
 		{"RFC 6749 4.1.3 exchange issues pair", testGrantExchange},
 		{"RFC 6749 4.1.3 unknown or expired code", testGrantExchangeUnknownOrExpired},
-		{"SPEC 4.3 failed check does not consume code", testGrantFailedCheckKeepsCode},
+		{"failed check does not consume code", testGrantFailedCheckKeepsCode},
 		{"RFC 6749 4.1.2 code reuse revokes family", testGrantCodeReuse},
-		{"SPEC 4.3 racing exchanges one success", testGrantConcurrentExchange},
+		{"racing exchanges one success", testGrantConcurrentExchange},
 		{"RFC 6749 6 rotate refresh", testGrantRotate},
 		{"RFC 6749 6 rotate narrower scope", testGrantRotateNarrower},
 		{"RFC 6749 5.2 rotate refused", testGrantRotateRefused},
 		{"refresh_max_age caps the rotated refresh token", testGrantRotateMaxFamilyAge},
-		{"SPEC 4.3 failed check does not consume refresh", testGrantRotateCheckKeepsToken},
+		{"failed check does not consume refresh", testGrantRotateCheckKeepsToken},
 		{"RFC 9700 4.14.2 refresh reuse revokes family", testGrantRefreshReuse},
-		{"SPEC 4.3 refresh_grace replay", testGrantRefreshGrace},
+		{"refresh_grace replay", testGrantRefreshGrace},
 		{"RFC 9700 4.14.2 racing rotations without grace", testGrantConcurrentRotate},
-		{"SPEC 4.3 racing rotations within grace", testGrantConcurrentRotateGrace},
+		{"racing rotations within grace", testGrantConcurrentRotateGrace},
 		{"RFC 9700 4.14.2 racing reuses and revocations in one family", testGrantConcurrentFamilyRevocation},
 		{"RFC 7009 2.1 revoke", testGrantRevoke},
 		{"RFC 7662 introspect", testGrantIntrospect},
 		{"seed 004 consent union", testGrantConsent},
 		{"server key", testGrantServerKey},
-		{"SPEC 5 purge expired", testGrantPurge},
-		{"SPEC 5 closed store", testGrantClosedStore},
+		{"purge expired", testGrantPurge},
+		{"closed store", testGrantClosedStore},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
@@ -313,9 +313,9 @@ func testGrantRotateRefused(t *testing.T, s oauth.Store) {
 		now    time.Time
 	}{
 		{"unknown", unknown, "app", grantNow},
-		{"SPEC 4.3 another client", pair.Refresh.Hash, "other", grantNow},
-		{"SPEC 4.3 expired", pair.Refresh.Hash, "app", pair.Refresh.ExpiresAt},
-		{"SPEC 2 access token as refresh", pair.Access.Hash, "app", grantNow},
+		{"another client", pair.Refresh.Hash, "other", grantNow},
+		{"expired", pair.Refresh.Hash, "app", pair.Refresh.ExpiresAt},
+		{"access token as refresh", pair.Access.Hash, "app", grantNow},
 	}
 	for _, tc := range cases {
 		if _, err := s.RotateRefresh(context.Background(), tc.hash, tc.client, tc.now, 0, passGrant, newPair(t, grantNow, nil)); !errors.Is(err, oauth.ErrNotFound) {

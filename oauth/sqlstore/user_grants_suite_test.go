@@ -31,11 +31,11 @@ func runUserGrantSuite(t *testing.T, open openStore) {
 		name string
 		run  func(t *testing.T, s oauth.Store)
 	}{
-		{"SPEC 6.1 consents listed with granted_at", testUserConsents},
-		{"SPEC 6.1 revoke one client's grant", testRevokeClientGrant},
-		{"SPEC 6.1 revoked grant returns no expired token", testRevokeClientGrantExpired},
-		{"SPEC 6.1 revoke everything of a user", testRevokeUser},
-		{"SPEC 5 grant revocation racing exchange and rotation", testRevokeClientGrantRacing},
+		{"consents listed with granted_at", testUserConsents},
+		{"revoke one client's grant", testRevokeClientGrant},
+		{"revoked grant returns no expired token", testRevokeClientGrantExpired},
+		{"revoke everything of a user", testRevokeUser},
+		{"grant revocation racing exchange and rotation", testRevokeClientGrantRacing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
