@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +13,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/tokengate/caddy-tokengate/oauth"
-	"github.com/tokengate/caddy-tokengate/oauth/sqlstore"
 )
 
 // adminEnv is the admin API over a started app with a fresh SQLite store,
@@ -30,16 +26,6 @@ type adminEnv struct {
 
 func newAdminEnv(t *testing.T) *adminEnv {
 	t.Helper()
-	store, err := sqlstore.Open(context.Background(), sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "tg.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	v, err := oauth.NewValidator(store, oauth.CacheConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
 	core, logs := observer.New(zap.InfoLevel)
 	app := &App{
 		Issuer: "https://api.example.com",
@@ -55,12 +41,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	if err := app.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if app.clients, err = app.newClientRegistry(caddy.NewReplacer()); err != nil {
-		t.Fatal(err)
-	}
-	app.use(&sharedState{store: store, validator: v, clients: oauth.NewStoredClients(store)})
-	app.started = newStartSignal()
-	app.started.close()
+	startOnTestStore(t, app)
 	return &adminEnv{api: &AdminAPI{app: app, logger: zap.NewNop()}, app: app, audit: logs}
 }
 

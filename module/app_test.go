@@ -20,6 +20,7 @@ import (
 
 	"github.com/tokengate/caddy-tokengate/internal/pgtest"
 	"github.com/tokengate/caddy-tokengate/oauth"
+	"github.com/tokengate/caddy-tokengate/oauth/sqlstore"
 )
 
 func TestMain(m *testing.M) {
@@ -35,6 +36,29 @@ func TestMain(m *testing.M) {
 	code := pgtest.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// startOnTestStore does for app what Provision and Start would: its
+// client registry, then a shared state on a fresh SQLite store, and the
+// start signal closed.
+func startOnTestStore(t *testing.T, app *App) {
+	t.Helper()
+	store, err := sqlstore.Open(context.Background(), sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "tg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	v, err := oauth.NewValidator(store, oauth.CacheConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	if app.clients, err = app.newClientRegistry(caddy.NewReplacer()); err != nil {
+		t.Fatal(err)
+	}
+	app.use(&sharedState{store: store, validator: v, clients: oauth.NewStoredClients(store)})
+	app.started = newStartSignal()
+	app.started.close()
 }
 
 // startedApp is an App as Start leaves it, on state, for tests that build

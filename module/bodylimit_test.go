@@ -9,18 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
-	"github.com/tokengate/caddy-tokengate/oauth/sqlstore"
 )
 
 const (
@@ -36,17 +33,6 @@ const (
 // one confidential client and HS256 user JWTs, as Provision would set them up.
 func newLimitEndpoints(t *testing.T) *Endpoints {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "tg.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	v, err := oauth.NewValidator(store, oauth.CacheConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
 	app := &App{
 		Issuer:   "https://api.example.com",
 		Scopes:   []ScopeConfig{{Name: "chargers:read"}, {Name: "sessions:read"}},
@@ -58,13 +44,8 @@ func newLimitEndpoints(t *testing.T) *Endpoints {
 
 		PersonalTokenScopes: []string{"chargers:read", "sessions:read"},
 	}
-	state := &sharedState{store: store, validator: v, clients: oauth.NewStoredClients(store)}
-	if app.clients, err = app.newClientRegistry(caddy.NewReplacer()); err != nil {
-		t.Fatal(err)
-	}
-	app.use(state)
-	app.started = newStartSignal()
-	app.started.close()
+	startOnTestStore(t, app)
+	var err error
 	if app.users, err = oauth.NewUserVerifier(oauth.UserVerifierConfig{HS256Secret: []byte(limitUserSecret)}); err != nil {
 		t.Fatal(err)
 	}
