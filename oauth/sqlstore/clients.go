@@ -111,15 +111,11 @@ func (t *tables) createClient(ctx context.Context, c oauth.StoredClient, check f
 			c.ID, c.Generation, c.Name, nullBytes(c.SecretHash), string(uris), joinScopes(c.Scopes), c.PKCERequired,
 			joinScopes(c.GrantTypes), c.DPoPBoundAccessTokens, string(c.Source), nullString(c.OwnerUserID),
 			nullBytes(c.RegistrationTokenHash), t.dialect.timeArg(createdAtOrNow(c.CreatedAt)), t.dialect.timeArg(createdAtOrNow(c.UpdatedAt)))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
+		// ON CONFLICT DO NOTHING: no row inserted means the id is taken.
+		if err := changedOne(res, err); errors.Is(err, oauth.ErrNotFound) {
 			return oauth.ErrClientExists
+		} else if err != nil {
+			return err
 		}
 		return t.dialect.notifyClientChanged(ctx, tx, c.ID)
 	})
