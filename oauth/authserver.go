@@ -69,6 +69,13 @@ type AuthorizeRequest struct {
 	CodeChallenge       string
 	CodeChallengeMethod string
 	UserID              string
+
+	// Nonce (OpenID Connect Core 3.1.2.1), the user's claims from the
+	// IdP's JWT (a JSON object) and the resource indicators (RFC 8707)
+	// are kept with the code; checking them is the caller's.
+	Nonce     string
+	Claims    []byte
+	Resources []string
 }
 
 // TokenResponse is a successful access token response (RFC 6749 5.1).
@@ -130,6 +137,9 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 		ExpiresAt:   now.Add(orDefault(s.CodeTTL, DefaultCodeTTL)),
 
 		ClientGeneration: c.generation,
+		GrantContext: GrantContext{
+			Nonce: r.Nonce, AuthTime: now, Claims: r.Claims, Resources: r.Resources,
+		},
 	})
 	if e != nil {
 		s.logger().Error("saving authorization code failed", zap.String("client_id", c.ID), zap.String("user_id", r.UserID), zap.Error(e))
