@@ -326,3 +326,26 @@ func findClient(t *testing.T, s *AuthServer, id string) *Client {
 	}
 	return c
 }
+
+func TestDeriveRotatedJWTID(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	r1, _, _ := NewToken(KindRefresh)
+	r2, _, _ := NewToken(KindRefresh)
+	id := DeriveRotatedJWTID(key, r1)
+	if k, err := ParseToken(id); err != nil || k != KindJWTID {
+		t.Fatalf("derived jti %q: kind %v, %v; want a tgj_ token", id, k, err)
+	}
+	if DeriveRotatedJWTID(key, r1) != id {
+		t.Error("refresh_grace: the jti of a rotation is not derived again alike")
+	}
+	if DeriveRotatedJWTID(key, r2) == id || DeriveRotatedJWTID([]byte(strings.Repeat("j", 32)), r1) == id {
+		t.Error("derived jti collides across refresh tokens or keys")
+	}
+	// The jti is seen by every backend that reads the JWT: it must not
+	// share its random body with the opaque access token of the same
+	// rotation, which would then be a prefix change away.
+	access, _ := DeriveRotatedPair(key, r1)
+	if access[4:47] == id[4:47] {
+		t.Error("the jti and the opaque access token of one rotation share their body")
+	}
+}

@@ -139,6 +139,11 @@ type Rotation struct {
 	// Scopes and AccessExpiresAt describe the pair as stored.
 	Scopes          []string
 	AccessExpiresAt time.Time
+	// AccessIssuedAt and AccessAudience are the stored access token's
+	// issue time and audience, so that a replay can sign the same JWT
+	// access token as the first answer did.
+	AccessIssuedAt time.Time
+	AccessAudience string
 }
 
 // TokenInfo is a stored access or refresh token, for introspection.

@@ -18,6 +18,11 @@ const (
 	KindRefresh  Kind = 'r' // OAuth refresh token, prefix tgr_
 	KindPersonal Kind = 'p' // personal API token, prefix tgp_
 	KindCode     Kind = 'c' // authorization code, prefix tgc_
+	// KindJWTID is the hidden id of a JWT access token, its jti (prefix
+	// tgj_): the store keeps the token under the hash of this id, as it
+	// keeps an opaque access token, so revocation works alike for both.
+	// The id alone is never a bearer token.
+	KindJWTID Kind = 'j'
 )
 
 // String returns the name used in logs and in X-Authenticated-Token-Type.
@@ -31,6 +36,8 @@ func (k Kind) String() string {
 		return "personal"
 	case KindCode:
 		return "code"
+	case KindJWTID:
+		return "jwt_id"
 	}
 	return "unknown"
 }
@@ -98,7 +105,7 @@ func ParseToken(text string) (Kind, error) {
 	}
 	k := Kind(text[2])
 	switch k {
-	case KindAccess, KindRefresh, KindPersonal, KindCode:
+	case KindAccess, KindRefresh, KindPersonal, KindCode, KindJWTID:
 	default:
 		return 0, ErrMalformedToken
 	}

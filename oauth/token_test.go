@@ -39,7 +39,7 @@ func refTokenValid(text string) bool {
 	if len(text) != TokenLen || !strings.HasPrefix(text, "tg") || text[3] != '_' {
 		return false
 	}
-	if !strings.ContainsRune("arpc", rune(text[2])) {
+	if !strings.ContainsRune("arpcj", rune(text[2])) {
 		return false
 	}
 	for i := 4; i < len(text); i++ {
@@ -84,6 +84,7 @@ var allKinds = []struct {
 	{KindRefresh, "tgr_", "refresh"},
 	{KindPersonal, "tgp_", "personal"},
 	{KindCode, "tgc_", "code"},
+	{KindJWTID, "tgj_", "jwt_id"},
 }
 
 func TestTokenLenIsPrefixBodyAndChecksum(t *testing.T) {

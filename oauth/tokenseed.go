@@ -29,6 +29,15 @@ func DeriveRotatedPair(serverKey []byte, oldRefresh string) (access, refresh str
 		TokenFromSeed(KindRefresh, deriveSeed(serverKey, "refresh", oldRefresh))
 }
 
+// DeriveRotatedJWTID returns the jti of the JWT access token issued when
+// refresh token oldRefresh is rotated, derived as DeriveRotatedPair derives
+// the opaque pair, so that a retry within refresh_grace maps to the same
+// stored token. Its own label keeps it unrelated to the opaque access token
+// of the same rotation.
+func DeriveRotatedJWTID(serverKey []byte, oldRefresh string) string {
+	return TokenFromSeed(KindJWTID, deriveSeed(serverKey, "jwt id", oldRefresh))
+}
+
 func deriveSeed(key []byte, label, token string) [32]byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(label))

@@ -67,15 +67,17 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 			}
 			// A replay: the pair is the one the rotation stored.
 			var accessScopes string
-			var accessExpires timeColumn
-			err := tx.QueryRowContext(ctx, t.grants.replayedAccess, pair.Access.Hash[:], g.FamilyID).Scan(&accessScopes, &accessExpires)
+			var accessIssued, accessExpires timeColumn
+			err := tx.QueryRowContext(ctx, t.grants.replayedAccess, pair.Access.Hash[:], g.FamilyID).
+				Scan(&accessScopes, &accessIssued, &accessExpires, &rot.AccessAudience)
 			if errors.Is(err, sql.ErrNoRows) {
 				return oauth.ErrNotFound
 			}
 			if err != nil {
 				return err
 			}
-			rot.Replay, rot.Scopes, rot.AccessExpiresAt = true, splitScopes(accessScopes), accessExpires.Time
+			rot.Replay, rot.Scopes = true, splitScopes(accessScopes)
+			rot.AccessIssuedAt, rot.AccessExpiresAt = accessIssued.Time, accessExpires.Time
 			return nil
 		}
 		if !now.Before(expiresAt.Time) {
@@ -91,7 +93,8 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 		if rot.Scopes == nil {
 			rot.Scopes = g.Scopes
 		}
-		rot.AccessExpiresAt = storedTime(pair.Access.ExpiresAt)
+		rot.AccessIssuedAt, rot.AccessExpiresAt = storedTime(pair.IssuedAt), storedTime(pair.Access.ExpiresAt)
+		rot.AccessAudience = pair.Audience
 		pair.Refresh.ExpiresAt = pair.RefreshExpiry(g.FamilyCreatedAt)
 		return t.insertPair(ctx, tx, g.FamilyID, g.ClientID, g.UserID, rot.Scopes, pair)
 	})

@@ -276,6 +276,7 @@ func testGrantRotate(t *testing.T, s oauth.Store) {
 		t.Errorf("rotation = %+v", rot)
 	}
 	assertUTC(t, "AccessExpiresAt", rot.AccessExpiresAt, next.Access.ExpiresAt)
+	assertUTC(t, "AccessIssuedAt", rot.AccessIssuedAt, next.IssuedAt)
 	if seen.FamilyID != c.FamilyID || seen.ClientID != "app" || !slices.Equal(seen.Scopes, c.Scopes) {
 		t.Errorf("grant = %+v", seen)
 	}
@@ -378,6 +379,7 @@ func sortHashes(hs []oauth.TokenHash) {
 func testGrantRefreshGrace(t *testing.T, s oauth.Store) {
 	_, pair := exchanged(t, s)
 	next := newPair(t, grantNow, nil)
+	next.Audience = "https://api.example/"
 	first, err := s.RotateRefresh(context.Background(), pair.Refresh.Hash, "app", grantNow, time.Minute, passGrant, next)
 	if err != nil || first.Replay {
 		t.Fatalf("first rotation: %+v, %v", first, err)
@@ -388,6 +390,12 @@ func testGrantRefreshGrace(t *testing.T, s oauth.Store) {
 	}
 	if !again.Replay || !slices.Equal(again.Scopes, first.Scopes) || !again.AccessExpiresAt.Equal(first.AccessExpiresAt) {
 		t.Errorf("replay = %+v, want a replay of %+v", again, first)
+	}
+	// A replay describes the access token as stored, so a JWT access
+	// token can be signed again with the same claims.
+	assertUTC(t, "replay AccessIssuedAt", again.AccessIssuedAt, grantNow)
+	if again.AccessAudience != next.Audience || first.AccessAudience != next.Audience {
+		t.Errorf("AccessAudience: first %q, replay %q; want %q", first.AccessAudience, again.AccessAudience, next.Audience)
 	}
 	mustAccess(t, s, next.Access.Hash)
 	// Past the grace it is reuse.
