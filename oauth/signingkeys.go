@@ -60,9 +60,9 @@ type SigningKeyStore interface {
 	ExtendSigningKey(ctx context.Context, kid string, retireAt time.Time) error
 	// SigningKeys returns every stored key, retired or not.
 	SigningKeys(ctx context.Context) ([]StoredSigningKey, error)
-	// PurgeSigningKeys deletes the keys whose RetireAt is before
-	// retiredBefore and returns how many it deleted.
-	PurgeSigningKeys(ctx context.Context, retiredBefore time.Time) (int, error)
+	// PurgeSigningKeys deletes the keys retired by then (RetireAt not
+	// after it) and returns how many it deleted.
+	PurgeSigningKeys(ctx context.Context, retiredBy time.Time) (int, error)
 }
 
 // SigningKey is a key ready to sign, or to verify what it signed.
