@@ -16,7 +16,9 @@ type cachedToken struct {
 	// grant is nil for a token the store did not know, so that a flood of
 	// made-up but well-formed tokens costs one store query each per TTL,
 	// not one per request.
-	grant  *grantShape
+	grant *grantShape
+	// userID is the user's ID; for a JWT access token (grant.jwt), its
+	// jwtMark comes first.
 	userID string
 	// staleAt is when the store must be asked again, in seconds since
 	// cacheEpoch, rounded up.
@@ -41,6 +43,9 @@ type grantShape struct {
 	// past maxSharedShapes they are simply not.
 	audience string
 	dpopKey  string
+	// jwt marks the shape of JWT access tokens, whose entries carry the
+	// mark of their text (jwtMark) before the user ID.
+	jwt bool
 }
 
 // cacheEpoch is the zero of the entries' 32-bit clocks; seconds since it
@@ -74,13 +79,29 @@ func epochMillis(t time.Time) int64 {
 // newCachedToken builds the entry for a store answer at now; p is nil for
 // an unknown token.
 func (v *Validator) newCachedToken(p *Principal, now time.Time) *cachedToken {
+	return v.newEntry(p, nil, now)
+}
+
+// newCachedJWT builds the entry for the stored token p of a JWT access
+// token whose text has mark m, at now.
+func (v *Validator) newCachedJWT(p *Principal, m jwtMark, now time.Time) *cachedToken {
+	return v.newEntry(p, &m, now)
+}
+
+func (v *Validator) newEntry(p *Principal, m *jwtMark, now time.Time) *cachedToken {
 	nowMs := epochMillis(now)
 	staleAt := (nowMs + v.ttl.Milliseconds() + 999) / 1000
 	e := &cachedToken{staleAt: uint32(min(staleAt, noExpiry))}
 	if p == nil {
 		return e
 	}
-	e.grant, e.userID = v.shapes.intern(p), p.UserID
+	e.grant, e.userID = v.shapes.intern(p, m != nil), p.UserID
+	if m != nil {
+		// The mark goes before the user ID, in the one allocation the
+		// entry makes anyway: entries of opaque tokens, the most, pay
+		// nothing for it.
+		e.userID = string(m[:]) + p.UserID
+	}
 	switch {
 	case p.Kind == KindPersonal:
 		e.stamp.Store(epochSeconds(now)) // the look-up stands for a use
@@ -104,7 +125,11 @@ func (e *cachedToken) principal(nowMs int64) (Principal, bool) {
 	if g == nil {
 		return Principal{}, false
 	}
-	p := Principal{UserID: e.userID, ClientID: g.clientID, Scopes: g.scopes, Kind: g.kind, scopeText: g.scopeText,
+	userID := e.userID
+	if g.jwt {
+		userID = userID[len(jwtMark{}):]
+	}
+	p := Principal{UserID: userID, ClientID: g.clientID, Scopes: g.scopes, Kind: g.kind, scopeText: g.scopeText,
 		Audience: g.audience, DPoPKey: g.dpopKey}
 	if g.kind == KindAccess {
 		if expires := e.stamp.Load(); expires != noExpiry {
@@ -139,15 +164,19 @@ type shapeTable struct {
 
 const maxSharedShapes = 10_000
 
-func (t *shapeTable) intern(p *Principal) *grantShape {
+func (t *shapeTable) intern(p *Principal, jwt bool) *grantShape {
 	text := strings.Join(p.Scopes, " ")
-	key := string(rune('0'+p.Kind)) + p.ClientID + "\x00" + text + "\x00" + p.Audience + "\x00" + p.DPoPKey
+	form := "o"
+	if jwt {
+		form = "j"
+	}
+	key := string(rune('0'+p.Kind)) + form + p.ClientID + "\x00" + text + "\x00" + p.Audience + "\x00" + p.DPoPKey
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if g, ok := t.shapes[key]; ok {
 		return g
 	}
-	g := &grantShape{kind: p.Kind, clientID: p.ClientID, scopes: p.Scopes, scopeText: text, audience: p.Audience, dpopKey: p.DPoPKey}
+	g := &grantShape{kind: p.Kind, clientID: p.ClientID, scopes: p.Scopes, scopeText: text, audience: p.Audience, dpopKey: p.DPoPKey, jwt: jwt}
 	if t.shapes == nil {
 		t.shapes = make(map[string]*grantShape)
 	}

@@ -136,10 +136,22 @@ func (v *Validator) SetMetrics(m Metrics) {
 // token), ErrInvalidToken when it is malformed, unknown, expired or
 // revoked, or ErrUnavailable when the store cannot be asked. The
 // principal's Scopes are shared with the cache: read them, never change
-// them.
+// them. It reads opaque tokens only; ValidateWith reads JWTs too.
 func (v *Validator) Validate(ctx context.Context, text string) (Principal, error) {
+	return v.ValidateWith(ctx, text, nil)
+}
+
+// ValidateWith is Validate that also takes JWT access tokens of jwt
+// (RFC 9068) when jwt is not nil.
+func (v *Validator) ValidateWith(ctx context.Context, text string, jwt *JWTAccessTokens) (Principal, error) {
 	kind, err := ParseToken(text)
-	if err != nil || (kind != KindAccess && kind != KindPersonal) {
+	if err != nil {
+		if jwt != nil && looksLikeJWS(text) {
+			return v.validateJWT(ctx, text, jwt)
+		}
+		return Principal{}, ErrInvalidToken
+	}
+	if kind != KindAccess && kind != KindPersonal {
 		return Principal{}, ErrInvalidToken
 	}
 	now := v.now()
@@ -152,11 +164,7 @@ func (v *Validator) Validate(ctx context.Context, text string) (Principal, error
 
 	h := HashToken(text)
 	seen := v.revocations.Load()
-	lookupCtx, cancel := context.WithTimeout(ctx, lookupTimeout)
-	start := time.Now()
-	p, err := v.store.LookupToken(lookupCtx, kind, h)
-	timeStoreCall(v.metrics, OpValidate, start)
-	cancel()
+	p, err := v.lookup(ctx, kind, h)
 	var e *cachedToken
 	switch {
 	case err == nil:
@@ -169,6 +177,28 @@ func (v *Validator) Validate(ctx context.Context, text string) (Principal, error
 	default:
 		return Principal{}, ErrUnavailable
 	}
+	v.remember(h, e, seen)
+	if p, ok := e.principal(nowMs); ok {
+		return p, nil
+	}
+	return Principal{}, ErrInvalidToken
+}
+
+// lookup asks the store for the token of kind k with hash h, within
+// lookupTimeout.
+func (v *Validator) lookup(ctx context.Context, k Kind, h TokenHash) (Principal, error) {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	start := time.Now()
+	p, err := v.store.LookupToken(ctx, k, h)
+	timeStoreCall(v.metrics, OpValidate, start)
+	return p, err
+}
+
+// remember caches e for the token with hash h, unless a revocation came
+// after seen (the value of revocations before the store was asked): the
+// store's answer may predate it.
+func (v *Validator) remember(h TokenHash, e *cachedToken, seen uint64) {
 	v.forgetMu.RLock()
 	if v.revocations.Load() == seen {
 		v.cache.Set(string(h[:]), e, 1) // the hash is computed already
@@ -178,10 +208,6 @@ func (v *Validator) Validate(ctx context.Context, text string) (Principal, error
 		v.cache.Wait()
 	}
 	v.forgetMu.RUnlock()
-	if p, ok := e.principal(nowMs); ok {
-		return p, nil
-	}
-	return Principal{}, ErrInvalidToken
 }
 
 func (v *Validator) accept(e *cachedToken, text string, now time.Time, nowMs int64) (Principal, error) {
