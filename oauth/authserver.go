@@ -54,6 +54,13 @@ type AuthServer struct {
 	// and RevokeUser, usergrants.go); without it they fail.
 	UserGrants UserGrantStore
 
+	// AccessTokenFormat is the form of the access tokens issued; with
+	// AccessTokenJWT they are signed under JWTAccess (RFC 9068).
+	AccessTokenFormat AccessTokenFormat
+	// JWTAccess lets Revoke and Introspect read JWT access tokens, and
+	// signs them with AccessTokenJWT; nil for none.
+	JWTAccess *JWTAccessTokens
+
 	keyMu sync.Mutex
 	key   []byte
 }
@@ -228,6 +235,11 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	if genErr != nil {
 		return TokenResponse{}, ErrServerError
 	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if oerr := s.readyToSign(ctx); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	var failure *Error
 	check := func(c Code) error {
 		switch {
@@ -250,12 +262,18 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 		}
 		return failure
 	}
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
 	start := time.Now()
 	c, err := s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
 	timeStoreCall(s.metrics(), OpExchange, start)
 	if oerr := s.grantStoreError(ctx, err, failure, badCode, client, "authorization code", "code exchange failed"); oerr != nil {
+		return TokenResponse{}, oerr
+	}
+	access, oerr := s.accessTokenText(ctx, issuedAccessToken{
+		id: access, userID: c.UserID, clientID: c.ClientID, scopes: c.Scopes,
+		audience: pair.Audience, dpopKey: pair.AccessDPoPKey,
+		issuedAt: now, expiresAt: pair.Access.ExpiresAt, authTime: c.AuthTime,
+	})
+	if oerr != nil {
 		return TokenResponse{}, oerr
 	}
 	s.metrics().TokenIssued(GrantAuthorizationCode)
@@ -298,8 +316,14 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		s.logger().Error("reading the server key failed", zap.Error(err))
 		return TokenResponse{}, ErrTemporarilyUnavailable
 	}
+	if oerr := s.readyToSign(ctx); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	now := s.now()
 	access, refresh := DeriveRotatedPair(key, refreshToken)
+	if s.AccessTokenFormat == AccessTokenJWT {
+		access = DeriveRotatedJWTID(key, refreshToken)
+	}
 	pair := IssuedPair{
 		Access:       IssuedToken{Hash: HashToken(access), ExpiresAt: now.Add(orDefault(s.AccessTTL, DefaultAccessTTL))},
 		Refresh:      IssuedToken{Hash: HashToken(refresh), ExpiresAt: now.Add(orDefault(s.RefreshTTL, DefaultRefreshTTL))},
@@ -310,9 +334,10 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	var (
 		failure  *Error
 		narrowed []string
+		authTime time.Time
 	)
 	check := func(g RefreshGrant) error {
-		failure, narrowed = nil, nil
+		failure, narrowed, authTime = nil, nil, g.AuthTime
 		if g.ClientGeneration != client.generation {
 			// A family of an earlier client of the same id.
 			failure = badToken
@@ -367,6 +392,16 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	if expiresIn < 0 {
 		expiresIn = 0
 	}
+	// Signed from the token as stored, so that a replay signs the same
+	// claims as the first answer did.
+	access, oerr := s.accessTokenText(ctx, issuedAccessToken{
+		id: access, userID: rot.UserID, clientID: client.ID, scopes: rot.Scopes,
+		audience: rot.AccessAudience, dpopKey: pair.AccessDPoPKey,
+		issuedAt: rot.AccessIssuedAt, expiresAt: rot.AccessExpiresAt, authTime: authTime,
+	})
+	if oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	return TokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
@@ -393,14 +428,14 @@ func (s *AuthServer) Revoke(ctx context.Context, client *Client, token, hint str
 	if token == "" {
 		return ErrInvalidRequest.WithDescription("token is required")
 	}
-	k, err := ParseToken(token)
-	if err != nil || (k != KindAccess && k != KindRefresh) {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	k, h, oerr := s.tokenHash(ctx, token)
+	if oerr != nil || (k != KindAccess && k != KindRefresh) {
+		return oerr
+	}
 	start := time.Now()
-	revoked, err := s.Store.RevokeToken(ctx, HashToken(token), client.ID, s.now())
+	revoked, err := s.Store.RevokeToken(ctx, h, client.ID, s.now())
 	timeStoreCall(s.metrics(), OpRevoke, start)
 	if err != nil {
 		s.logger().Error("revocation failed", zap.String("client_id", client.ID), zap.Error(err))
@@ -422,13 +457,13 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 	if token == "" {
 		return Introspection{}, ErrInvalidRequest.WithDescription("token is required")
 	}
-	k, err := ParseToken(token)
-	if err != nil || (k != KindAccess && k != KindRefresh) {
-		return Introspection{}, nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	info, err := s.Store.IntrospectToken(ctx, HashToken(token))
+	k, h, oerr := s.tokenHash(ctx, token)
+	if oerr != nil || (k != KindAccess && k != KindRefresh) {
+		return Introspection{}, oerr
+	}
+	info, err := s.Store.IntrospectToken(ctx, h)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Introspection{}, nil
@@ -486,9 +521,14 @@ func (s *AuthServer) grantStoreError(ctx context.Context, err error, failure, ba
 	}
 }
 
-// randomPair returns a fresh random pair, for a code exchange.
+// randomPair returns a fresh random pair, for a code exchange. With JWT
+// access tokens, access is the id the JWT will wrap.
 func (s *AuthServer) randomPair(now time.Time) (access, refresh string, pair IssuedPair, err error) {
-	access, ah, err := NewToken(KindAccess)
+	kind := KindAccess
+	if s.AccessTokenFormat == AccessTokenJWT {
+		kind = KindJWTID
+	}
+	access, ah, err := NewToken(kind)
 	if err != nil {
 		return "", "", IssuedPair{}, err
 	}
