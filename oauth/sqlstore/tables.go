@@ -26,6 +26,8 @@ type tables struct {
 	secrets  secretStatements
 	users    userGrantStatements
 	clients  clientStatements
+
+	signingKeys signingKeyStatements
 }
 
 func newTables(d dialect) tables {
@@ -37,6 +39,8 @@ func newTables(d dialect) tables {
 		secrets:  newSecretStatements(d),
 		users:    newUserGrantStatements(d),
 		clients:  newClientStatements(d),
+
+		signingKeys: newSigningKeyStatements(d),
 	}
 }
 
