@@ -18,6 +18,15 @@ import (
 // nothing to make, and each reload is a store call.
 const keyReloadInterval = time.Second
 
+// maxKeyRotation keeps slot times well inside what time.Duration counts
+// from the Unix epoch.
+const maxKeyRotation = 10 * 365 * 24 * time.Hour
+
+// keyPurgeDelay is how long after its retirement a key is purged from the
+// store: instances whose clocks run behind this one's by up to the leeway
+// still verify its last tokens from the store's copy.
+const keyPurgeDelay = jwtLeeway
+
 // errUnknownSigningKey is a kid that names none of the ring's live keys.
 var errUnknownSigningKey = errors.New("no signing key has the token's kid")
 
@@ -67,8 +76,8 @@ func NewKeyRing(store SigningKeyStore, alg string, rotation, maxTokenTTL time.Du
 	if alg != AlgRS256 && alg != AlgES256 {
 		return nil, fmt.Errorf("key ring: unsupported signing alg %q (want %s or %s)", alg, AlgRS256, AlgES256)
 	}
-	if rotation < time.Second {
-		return nil, fmt.Errorf("key ring: key rotation %v is shorter than 1s", rotation)
+	if rotation < time.Second || rotation > maxKeyRotation {
+		return nil, fmt.Errorf("key ring: key rotation %v is not between 1s and %v", rotation, maxKeyRotation)
 	}
 	if maxTokenTTL <= 0 {
 		return nil, errors.New("key ring: token lifetime must be positive")
@@ -116,11 +125,12 @@ func (r *KeyRing) signer(st *keyState, s int64) *SigningKey {
 func (r *KeyRing) Current(ctx context.Context) (*SigningKey, error) {
 	now := r.now()
 	s := r.slotAt(now)
-	if st := r.state.Load(); r.signer(st, s) != nil {
+	st := r.state.Load()
+	if k := r.signer(st, s); k != nil {
 		if r.signer(st, s+1) == nil && now.Sub(st.loadedAt) >= keyReloadInterval {
 			r.prepareNext(ctx, now)
 		}
-		return r.signer(r.state.Load(), s), nil
+		return k, nil
 	}
 	if err := r.lock(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSigningKeysUnavailable, err)
@@ -216,7 +226,7 @@ func (r *KeyRing) JWKS() []byte {
 	return b
 }
 
-// Refresh purges the retired keys, reloads the rest, and creates the keys
+// Refresh purges the keys retired (keyPurgeDelay ago), reloads the rest, and creates the keys
 // of this slot and the next if they are missing. Run it when the ring is
 // made and then periodically (a minute apart is plenty): it is how an
 // instance learns of the next key another instance created, and how the
@@ -227,7 +237,7 @@ func (r *KeyRing) Refresh(ctx context.Context) error {
 	}
 	defer r.unlock()
 	now := r.now()
-	if _, err := r.store.PurgeSigningKeys(ctx, now); err != nil {
+	if _, err := r.store.PurgeSigningKeys(ctx, now.Add(-keyPurgeDelay)); err != nil {
 		return fmt.Errorf("%w: purge: %w", ErrSigningKeysUnavailable, err)
 	}
 	st, err := r.ensure(ctx, now)
