@@ -311,3 +311,21 @@ func TestE2EStoredClientGrantTypesUpdated(t *testing.T) {
 	_, oerr := s.srv.ClientCredentials(ctx, authed, "")
 	wantErr(t, "client_credentials after it was taken away", oerr, "unauthorized_client")
 }
+
+// No user's revocation reaches a client token: the empty user id, which
+// marks client tokens in the store, is refused.
+func TestE2EClientTokenOutOfUsersReach(t *testing.T) {
+	m := newMachineE2E(t)
+	ctx := context.Background()
+	tr := m.clientToken(t, "")
+	if err := m.srv.RevokeUser(ctx, ""); err == nil {
+		t.Error("RevokeUser with no user id succeeded")
+	}
+	if err := m.srv.RevokeGrant(ctx, "", "machine"); err == nil {
+		t.Error("RevokeGrant with no user id succeeded")
+	}
+	if err := m.srv.RevokeUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	m.valid(t, tr.AccessToken)
+}
