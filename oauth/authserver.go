@@ -53,6 +53,9 @@ type AuthServer struct {
 	// UserGrants lists and ends users' grants (ListGrants, RevokeGrant
 	// and RevokeUser, usergrants.go); without it they fail.
 	UserGrants UserGrantStore
+	// ClientTokens keeps the tokens of the client_credentials grant
+	// (clientcredentials.go); without it that grant fails.
+	ClientTokens ClientTokenStore
 
 	// AccessTokenFormat is the form of the access tokens issued; with
 	// AccessTokenJWT they are signed under JWTAccess (RFC 9068).
@@ -86,11 +89,13 @@ type AuthorizeRequest struct {
 }
 
 // TokenResponse is a successful access token response (RFC 6749 5.1).
+// RefreshToken is left out of the JSON when there is none (RFC 6749
+// 4.4.3: client_credentials issues none).
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
 }
 
@@ -226,6 +231,9 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
+	if !client.AllowsGrant(GrantTypeAuthorizationCode) {
+		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use authorization_code")
+	}
 	if code == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("code is required")
 	}
@@ -281,6 +289,11 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	}
 	s.metrics().TokenIssued(GrantAuthorizationCode)
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, UserID: c.UserID, ClientID: c.ClientID, Grant: GrantAuthorizationCode, Scopes: c.Scopes})
+	if !client.AllowsGrant(GrantTypeRefreshToken) {
+		// The pair is stored as every pair is, but a client that may not
+		// refresh is not given the refresh token: nobody holds it.
+		refresh = ""
+	}
 	return TokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
@@ -298,6 +311,9 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
+	}
+	if !client.AllowsGrant(GrantTypeRefreshToken) {
+		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use refresh_token")
 	}
 	if refreshToken == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("refresh_token is required")
@@ -480,11 +496,16 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 	if info.Kind != k || info.ClientID != client.ID || !s.now().Before(info.ExpiresAt) {
 		return Introspection{}, nil
 	}
+	sub := info.UserID
+	if sub == "" {
+		// A client token (RFC 6749 4.4) stands for the client itself.
+		sub = info.ClientID
+	}
 	return Introspection{
 		Active:    true,
 		Scope:     strings.Join(info.Scopes, " "),
 		ClientID:  info.ClientID,
-		Sub:       info.UserID,
+		Sub:       sub,
 		Exp:       info.ExpiresAt.Unix(),
 		Iat:       info.IssuedAt.Unix(),
 		TokenType: "Bearer",
