@@ -551,11 +551,7 @@ func (s *AuthServer) grantStoreError(ctx context.Context, err error, failure, ba
 // randomPair returns a fresh random pair, for a code exchange. With JWT
 // access tokens, access is the id the JWT will wrap.
 func (s *AuthServer) randomPair(now time.Time) (access, refresh string, pair IssuedPair, err error) {
-	kind := KindAccess
-	if s.AccessTokenFormat == AccessTokenJWT {
-		kind = KindJWTID
-	}
-	access, ah, err := NewToken(kind)
+	access, ah, err := NewToken(s.accessKind())
 	if err != nil {
 		return "", "", IssuedPair{}, err
 	}

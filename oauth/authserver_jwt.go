@@ -7,6 +7,15 @@ import (
 	"go.uber.org/zap"
 )
 
+// accessKind is the kind of the token text an access token is stored
+// under: the opaque token itself, or the id a JWT wraps.
+func (s *AuthServer) accessKind() Kind {
+	if s.AccessTokenFormat == AccessTokenJWT {
+		return KindJWTID
+	}
+	return KindAccess
+}
+
 // readyToSign makes sure, before anything is consumed, that a JWT access
 // token can be signed once the store has answered: the signing key is
 // then in memory. Without it, a store outage of the keys would surface

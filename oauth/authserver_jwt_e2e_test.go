@@ -404,3 +404,39 @@ func TestE2EOpaqueFormatStillReadsJWTs(t *testing.T) {
 	}
 	e.refused(t, "revoked after the switch", old.AccessToken)
 }
+
+func TestE2EJWTClientCredentials(t *testing.T) {
+	// RFC 9068 2.2: a client token as a JWT has the client as sub, and no
+	// auth_time, there being no user.
+	m := newMachineE2E(t)
+	ring, err := oauth.NewKeyRing(m.store, oauth.AlgES256, 24*time.Hour, 2*time.Hour, m.clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := oauth.NewJWTAccessTokens(ring, jwtIssuer, jwtAudience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.srv.AccessTokenFormat, m.srv.JWTAccess = oauth.AccessTokenJWT, j
+	tr := m.clientToken(t, "energy:read")
+	_, claims := jwtParts(t, tr.AccessToken)
+	if claims["sub"] != "machine" || claims["client_id"] != "machine" || claims["scope"] != "energy:read" || claims["auth_time"] != nil {
+		t.Errorf("client token claims = %v", claims)
+	}
+	if n := m.metrics.count(oauth.GrantClientCredentials); n != 1 {
+		t.Errorf("TokenIssued(client_credentials) counted %d times, want 1", n)
+	}
+	p, err := m.val.ValidateWith(context.Background(), tr.AccessToken, j)
+	if err != nil || p.UserID != "" || p.ClientID != "machine" || p.TokenType() != oauth.TokenTypeClient {
+		t.Fatalf("ValidateWith = %+v, %v; want the client's own token", p, err)
+	}
+	if info, oerr := m.srv.Introspect(context.Background(), m.machine, tr.AccessToken); oerr != nil || !info.Active || info.Sub != "machine" {
+		t.Errorf("Introspect = %+v, %v", info, oerr)
+	}
+	if oerr := m.srv.Revoke(context.Background(), m.machine, tr.AccessToken, ""); oerr != nil {
+		t.Fatal(oerr)
+	}
+	if _, err := m.val.ValidateWith(context.Background(), tr.AccessToken, j); !errors.Is(err, oauth.ErrInvalidToken) {
+		t.Errorf("revoked client JWT: %v, want ErrInvalidToken", err)
+	}
+}

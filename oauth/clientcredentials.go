@@ -73,7 +73,7 @@ func (s *AuthServer) ClientCredentials(ctx context.Context, client *Client, scop
 		s.logger().Error("client_credentials: no store for client tokens", zap.String("client_id", client.ID))
 		return TokenResponse{}, ErrServerError
 	}
-	text, h, err := NewToken(KindAccess)
+	text, h, err := NewToken(s.accessKind())
 	if err != nil {
 		return TokenResponse{}, ErrServerError
 	}
@@ -85,6 +85,9 @@ func (s *AuthServer) ClientCredentials(ctx context.Context, client *Client, scop
 	expires := now.Add(orDefault(s.AccessTTL, DefaultAccessTTL))
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	if oerr = s.readyToSign(ctx); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	err = s.ClientTokens.IssueClientToken(ctx, ClientToken{
 		Hash:             h,
 		ClientID:         client.ID,
@@ -101,6 +104,12 @@ func (s *AuthServer) ClientCredentials(ctx context.Context, client *Client, scop
 	case err != nil:
 		s.logger().Error("issuing a client token failed", zap.String("client_id", client.ID), zap.Error(err))
 		return TokenResponse{}, ErrTemporarilyUnavailable
+	}
+	// RFC 9068 2.2: sub is the client, which the token stands for.
+	text, oerr = s.accessTokenText(ctx, issuedAccessToken{id: text, clientID: client.ID, scopes: scopes,
+		issuedAt: now, expiresAt: expires})
+	if oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	s.metrics().TokenIssued(GrantClientCredentials)
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, ClientID: client.ID, Grant: GrantClientCredentials, Scopes: scopes})
