@@ -164,6 +164,32 @@ func TestAdaptErrors(t *testing.T) {
 		{"lower-case word that is not a method", site(`tokengate {
 		forward
 	}`), `unrecognized tokengate subdirective "forward" (an HTTP method is written in upper case)`},
+		// Resource identifiers (RFC 9728 1.2, RFC 8707 2).
+		{"resource not absolute", site(`tokengate {
+		resource /chargers
+	}`), `resource "/chargers" is not an absolute URI`},
+		{"resource with a fragment", site(`tokengate {
+		resource https://api.example.com/chargers#x
+	}`), `resource "https://api.example.com/chargers#x" must not have a fragment`},
+		{"resource with a query", site(`tokengate {
+		resource https://api.example.com/chargers?v=1
+	}`), `resource "https://api.example.com/chargers?v=1" must not have a query`},
+		{"resource over http, not loopback", site(`tokengate {
+		resource http://api.example.com/chargers
+	}`), `resource "http://api.example.com/chargers" must use https (http is allowed for loopback hosts only)`},
+		{"resource of another scheme", site(`tokengate {
+		resource urn:example:chargers
+	}`), `resource "urn:example:chargers" is not an absolute URI`},
+		{"resource with a quote", site(`tokengate {
+		resource "https://api.example.com/a\"b"
+	}`), `has a character a URI cannot hold unescaped`},
+		{"resource without argument", site(`tokengate {
+		resource
+	}`), `wrong argument count`},
+		{"resource twice", site(`tokengate {
+		resource https://api.example.com/a
+		resource https://api.example.com/b
+	}`), `resource is given more than once`},
 		{"unknown upstream_jwt subdirective", site(`tokengate {
 		upstream_jwt {
 			secret s3cret

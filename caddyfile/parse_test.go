@@ -204,6 +204,19 @@ func TestParseGuard(t *testing.T) {
 				Claims:   map[string]string{"role": "authenticated", "aal": "aal1"},
 			},
 		}},
+		{"resource with method lines", `tokengate {
+		resource https://api.example.com/chargers
+		GET chargers:read
+	}`, module.Guard{
+			Methods:  map[string][]string{"GET": {"chargers:read"}},
+			Resource: "https://api.example.com/chargers",
+		}},
+		{"resource with inline scopes, on loopback http", `tokengate sessions:read {
+		resource http://127.0.0.1:8080
+	}`, module.Guard{
+			Methods:  map[string][]string{"*": {"sessions:read"}},
+			Resource: "http://127.0.0.1:8080",
+		}},
 		{"inline scope with an options block", `tokengate sessions:read {
 		forward_authorization
 	}`, module.Guard{

@@ -66,6 +66,9 @@ type App struct {
 	clients   oauth.ClientRegistry // the static clients
 	logger    *zap.Logger
 	startWait time.Duration
+	// resources are those the guards of this config name (RFC 9728),
+	// added as they provision.
+	resources *resourceRegistry
 
 	// Built in Start on the open store. Handlers read the fields below only
 	// once started is done, which orders Start's writes before their reads;
@@ -103,6 +106,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.started = newStartSignal()
 	a.startWait = startWait
+	a.resources = new(resourceRegistry)
 	a.audit = auditLog{logger: a.logger.Named(auditLoggerName)}
 	// The registry is the config's own, in memory: registering is no
 	// side effect outside this config.

@@ -122,6 +122,10 @@ func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	default:
 		// The grants and clients paths and the paths below them; every
 		// endpoint's own path goes first.
+		if res := e.app.resourceAt(r); res != nil {
+			// Configuration only, as the metadata above.
+			return e.serveProtectedResource(w, r, res)
+		}
 		if _, ok := e.grantPath(r); ok {
 			serve = e.serveGrants
 		} else if _, _, ok := e.clientsPath(r); ok {

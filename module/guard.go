@@ -33,6 +33,13 @@ type Guard struct {
 	// UpstreamJWT, when set, replaces the Authorization header with a JWT
 	// describing the caller.
 	UpstreamJWT *UpstreamJWT `json:"upstream_jwt,omitempty"`
+	// Resource names the protected resource the guard stands in front of
+	// (RFC 9728): an absolute https URI (http for a loopback host) with no
+	// query or fragment. The endpoints handler of the site then serves its
+	// metadata at /.well-known/oauth-protected-resource followed by the
+	// URI's path, and the guard's 401 and 403 answers point to it with a
+	// resource_metadata parameter. Default: none.
+	Resource string `json:"resource,omitempty"`
 
 	app      *App
 	upstream *upstreamSigner
@@ -41,6 +48,9 @@ type Guard struct {
 	// accessLog writes the access log entries of refused requests whose
 	// URL held a token.
 	accessLog *zap.Logger
+	// resourceMetadata is the WWW-Authenticate parameter naming the
+	// resource's metadata, with its leading ", "; empty without Resource.
+	resourceMetadata string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -67,6 +77,9 @@ func (g *Guard) Provision(ctx caddy.Context) error {
 		}
 	}
 	if err := app.ValidateScopes("tokengate directive", g.Methods); err != nil {
+		return err
+	}
+	if err := g.useResource(app); err != nil {
 		return err
 	}
 	if g.UpstreamJWT != nil {
@@ -107,14 +120,14 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
 		g.metrics.validation(validationInvalid)
-		err := denyTokenInURL(w)
+		err := denyTokenInURL(w, g.resourceMetadata)
 		logRefusedURLToken(g.accessLog, w, r, http.StatusUnauthorized, len(bodyTokenInURL))
 		return err
 	}
 	text, err := oauth.BearerToken(r.Header["Authorization"])
 	if err != nil {
 		g.metrics.validation(validationInvalid)
-		return denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials))
+		return denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials), g.resourceMetadata)
 	}
 	if !g.app.awaitStart(r.Context()) {
 		if ce := g.logger.Check(zap.WarnLevel, "token store not open yet"); ce != nil {
@@ -133,16 +146,16 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 			return denyUnavailable(w)
 		}
 		g.metrics.validation(validationInvalid)
-		return denyUnauthenticated(w, true)
+		return denyUnauthenticated(w, true, g.resourceMetadata)
 	}
 	required, ok := g.requiredScopes(r.Method)
 	if !ok {
 		g.metrics.validation(validationInsufficientScope)
-		return denyScope(w, "")
+		return denyScope(w, "", g.resourceMetadata)
 	}
 	if missing, lacks := p.FirstMissing(required); lacks {
 		g.metrics.validation(validationInsufficientScope)
-		return denyScope(w, missing)
+		return denyScope(w, missing, g.resourceMetadata)
 	}
 	g.metrics.validation(validationOK)
 
