@@ -32,6 +32,10 @@ type ClientSpec struct {
 	// Public makes a client without a secret; it cannot change later.
 	Public       bool
 	PKCEOptional bool
+	// GrantTypes the client may use; empty means the default
+	// (authorization_code and refresh_token) for a new client, and no
+	// change for an update.
+	GrantTypes []string
 }
 
 // ClientAdmin adds, changes and removes the stored clients of a config,
@@ -56,7 +60,7 @@ type ClientAdmin struct {
 // Create adds a stored client and returns it with its secret, which is
 // shown only now ("" for a public client).
 func (a *ClientAdmin) Create(ctx context.Context, spec ClientSpec) (StoredClient, string, error) {
-	return a.createClient(ctx, spec, "", 0)
+	return a.createClient(ctx, spec, "", 0, nil)
 }
 
 // CreateOwned adds a stored client of the user owner, with a generated
@@ -67,7 +71,7 @@ func (a *ClientAdmin) CreateOwned(ctx context.Context, owner string, limit int, 
 		return StoredClient{}, "", errors.New("oauth: no store of owned clients")
 	}
 	spec.ID = ""
-	return a.createClient(ctx, spec, owner, limit)
+	return a.createClient(ctx, spec, owner, limit, nil)
 }
 
 // ListOwned returns the stored clients of the user owner, sorted by id.
@@ -105,8 +109,10 @@ func (a *ClientAdmin) ownedClient(ctx context.Context, owner, id string) (Stored
 }
 
 // createClient is Create, for the user owner when owner is set, who may
-// have at most limit clients.
-func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner string, limit int) (StoredClient, string, error) {
+// have at most limit clients; with a registration token hash, the client
+// registered itself (RFC 7591). A client without a name is named by its
+// id.
+func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner string, limit int, registration []byte) (StoredClient, string, error) {
 	if a.Clients.Static[spec.ID] != nil {
 		return StoredClient{}, "", ErrStaticClient
 	}
@@ -127,6 +133,12 @@ func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner s
 		Generation:   generation,
 		CreatedAt:    now,
 		UpdatedAt:    now,
+	}
+	if len(spec.GrantTypes) > 0 {
+		rec.GrantTypes = slices.Clone(spec.GrantTypes)
+	}
+	if registration != nil {
+		rec.Source, rec.RegistrationTokenHash = SourceRegistration, registration
 	}
 	var secret string
 	if !spec.Public {
@@ -154,12 +166,16 @@ func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient, insert func
 	if rec.ID != "" {
 		return insert(ctx, *rec)
 	}
+	unnamed := rec.Name == ""
 	for range 3 {
 		id, err := randomHex(12)
 		if err != nil {
 			return err
 		}
 		rec.ID = "c_" + id
+		if unnamed {
+			rec.Name = rec.ID
+		}
 		if a.Clients.Static[rec.ID] != nil {
 			continue
 		}
@@ -197,6 +213,12 @@ func (a *ClientAdmin) update(ctx context.Context, owner, id string, spec ClientS
 	rec.RedirectURIs = slices.Clone(spec.RedirectURIs)
 	rec.Scopes = slices.Clone(spec.Scopes)
 	rec.PKCERequired = !spec.PKCEOptional
+	if len(spec.GrantTypes) > 0 {
+		rec.GrantTypes = slices.Clone(spec.GrantTypes)
+	}
+	if rec.Name == "" {
+		rec.Name = rec.ID
+	}
 	rec.UpdatedAt = a.now()
 	if err := a.Store.UpdateClient(ctx, rec); err != nil {
 		return StoredClient{}, err
