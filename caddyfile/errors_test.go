@@ -200,6 +200,26 @@ func TestAdaptErrors(t *testing.T) {
 		metadata /meta
 	}`), `unrecognized tokengate_endpoints subdirective "metadata"`},
 
+		// Dynamic client registration (RFC 7591).
+		{"registration path without the global option", site(`tokengate_endpoints {
+		registration /oauth/register
+	}`), `the registration path /oauth/register needs the global option registration open, or registration token <initial access token>`},
+		{"registration without argument", global(`
+		issuer https://api.example.com
+		registration`), `registration must be followed by open, or by token and the initial access token`},
+		{"registration of another kind", global(`
+		issuer https://api.example.com
+		registration closed`), `registration must be followed by open, or by token and the initial access token`},
+		{"registration token without the token", global(`
+		issuer https://api.example.com
+		registration token`), `registration token needs the initial access token`},
+		{"registration twice", global(`
+		issuer https://api.example.com
+		registration open
+		registration token abc`), `registration is given more than once`},
+		{"endpoint under the registration path", "{\n\ttokengate {\n\t\tissuer https://api.example.com\n\t\tregistration open\n\t}\n}\n:8080 {\n\ttokengate_endpoints {\n\t\tregistration /oauth/register\n\t\ttoken /oauth/register/token\n\t}\n}\n",
+			`token path /oauth/register/token is under the registration path /oauth/register`},
+
 		// Issuer (RFC 8414 2).
 		{"missing issuer", global(`
 		scope chargers:read`), `issuer is required`},

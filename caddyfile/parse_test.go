@@ -50,6 +50,12 @@ func TestParseApp(t *testing.T) {
 			Cookie:    "sb-access-token",
 			LoginURL:  "https://app.example.com/login",
 		}}},
+		{"registration open (RFC 7591 3)", `tokengate {
+			registration open
+		}`, module.App{Registration: &module.RegistrationConfig{Open: true}}},
+		{"registration with an initial access token, placeholder kept", `tokengate {
+			registration token {env.TOKENGATE_REGISTRATION_TOKEN}
+		}`, module.App{Registration: &module.RegistrationConfig{InitialAccessToken: "{env.TOKENGATE_REGISTRATION_TOKEN}"}}},
 		{"scopes with and without description, in order", `tokengate {
 			scope chargers:read "Charger status"
 			scope energy:read

@@ -90,3 +90,14 @@ type UpstreamJWT struct {
 	// Claims are extra string claims, such as role=authenticated.
 	Claims map[string]string `json:"claims,omitempty"`
 }
+
+// RegistrationConfig says who may register a client dynamically (RFC
+// 7591 3): anyone, with Open, or whoever presents InitialAccessToken as a
+// bearer token (RFC 7591 1.2). Exactly one of the two is set.
+type RegistrationConfig struct {
+	// Open lets anyone register a client.
+	Open bool `json:"open,omitempty"`
+	// InitialAccessToken is the bearer token a registration request must
+	// carry. Placeholders such as {env.X} and {file.X} are expanded.
+	InitialAccessToken string `json:"initial_access_token,omitempty"`
+}

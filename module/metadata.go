@@ -20,6 +20,8 @@ type authServerMetadata struct {
 	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethods       []string `json:"introspection_endpoint_auth_methods_supported"`
 	AuthorizationResponseIssParameter      bool     `json:"authorization_response_iss_parameter_supported"`
+	// RegistrationEndpoint is there while registration is on (RFC 8414 2).
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
 
 // clientAuthMethods are the client authentication methods of the token,
@@ -40,6 +42,10 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 	for _, s := range e.app.Scopes {
 		scopes = append(scopes, s.Name)
 	}
+	registration := ""
+	if e.Registration != "" {
+		registration = base + e.Registration
+	}
 	return writeJSON(w, http.StatusOK, authServerMetadata{
 		Issuer:                                 e.app.Issuer,
 		AuthorizationEndpoint:                  base + e.Authorize,
@@ -54,5 +60,6 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 		RevocationEndpointAuthMethodsSupported: clientAuthMethods,
 		IntrospectionEndpointAuthMethods:       clientAuthMethods,
 		AuthorizationResponseIssParameter:      true,
+		RegistrationEndpoint:                   registration,
 	})
 }

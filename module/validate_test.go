@@ -51,6 +51,10 @@ func TestValidate(t *testing.T) {
 		{"cache ttl beyond 30 days", func(a *App) { a.Cache = &CacheConfig{TTL: caddy.Duration(31 * 24 * time.Hour)} }, "cache ttl must be at most"},
 		{"cache ttl of 30 days ok", func(a *App) { a.Cache = &CacheConfig{TTL: caddy.Duration(30 * 24 * time.Hour)} }, ""},
 		{"redirect_uri with fragment", func(a *App) { a.Clients[0].RedirectURIs = []string{"https://a.example/cb#x"} }, "fragment"},
+		{"registration open ok", func(a *App) { a.Registration = &RegistrationConfig{Open: true} }, ""},
+		{"registration with a token ok", func(a *App) { a.Registration = &RegistrationConfig{InitialAccessToken: "{env.T}"} }, ""},
+		{"registration open and with a token", func(a *App) { a.Registration = &RegistrationConfig{Open: true, InitialAccessToken: "t"} }, "registration is either open or needs an initial access token"},
+		{"registration neither open nor with a token", func(a *App) { a.Registration = &RegistrationConfig{} }, "registration is either open or needs an initial access token"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
