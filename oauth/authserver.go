@@ -69,6 +69,13 @@ type AuthorizeRequest struct {
 	CodeChallenge       string
 	CodeChallengeMethod string
 	UserID              string
+
+	// Nonce (OpenID Connect Core 3.1.2.1), the user's claims from the
+	// IdP's JWT (a JSON object) and the resource indicators (RFC 8707)
+	// are kept with the code; checking them is the caller's.
+	Nonce     string
+	Claims    []byte
+	Resources []string
 }
 
 // TokenResponse is a successful access token response (RFC 6749 5.1).
@@ -130,6 +137,9 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 		ExpiresAt:   now.Add(orDefault(s.CodeTTL, DefaultCodeTTL)),
 
 		ClientGeneration: c.generation,
+		GrantContext: GrantContext{
+			Nonce: r.Nonce, AuthTime: now, Claims: r.Claims, Resources: r.Resources,
+		},
 	})
 	if e != nil {
 		s.logger().Error("saving authorization code failed", zap.String("client_id", c.ID), zap.String("user_id", r.UserID), zap.Error(e))
@@ -142,6 +152,9 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 // requestedScopes parses a scope parameter (RFC 6749 3.3): every scope must
 // be declared and allowed for the client, and at least one is needed.
 func (s *AuthServer) requestedScopes(c *Client, scope string) ([]string, *Error) {
+	if tooManyScopes(scope) {
+		return nil, errTooManyScopes
+	}
 	var out []string
 	for _, sc := range strings.Split(scope, " ") {
 		if sc == "" || slices.Contains(out, sc) {
@@ -274,6 +287,9 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	badToken := ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or revoked")
 	if k, err := ParseToken(refreshToken); err != nil || k != KindRefresh {
 		return TokenResponse{}, badToken
+	}
+	if tooManyScopes(scope) {
+		return TokenResponse{}, errTooManyScopes
 	}
 	var requested []string
 	for _, sc := range strings.Split(scope, " ") {

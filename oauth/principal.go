@@ -18,6 +18,12 @@ type Principal struct {
 	Kind Kind
 	// ExpiresAt is when the token stops working; zero for never.
 	ExpiresAt time.Time
+	// Audience is the resource an access token was issued for (RFC 8707);
+	// empty for none.
+	Audience string
+	// DPoPKey is the thumbprint of the DPoP key an access token is bound
+	// to (RFC 9449 6); empty for an unbound token.
+	DPoPKey string
 
 	// scopeText caches ScopeString for principals held in the cache, which
 	// are read on every request; set before the principal is shared.
