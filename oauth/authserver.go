@@ -53,6 +53,10 @@ type AuthServer struct {
 	// UserGrants lists and ends users' grants (ListGrants, RevokeGrant
 	// and RevokeUser, usergrants.go); without it they fail.
 	UserGrants UserGrantStore
+	// KnownResource reports whether a resource indicator (RFC 8707) names
+	// a resource this server issues tokens for; nil means none does, and
+	// every resource parameter is invalid_target.
+	KnownResource func(resource string) bool
 
 	keyMu sync.Mutex
 	key   []byte
@@ -96,6 +100,9 @@ type Introspection struct {
 	Exp       int64  `json:"exp,omitempty"`
 	Iat       int64  `json:"iat,omitempty"`
 	TokenType string `json:"token_type,omitempty"`
+	// Aud is the resource the access token was issued for (RFC 8707, RFC
+	// 7662 2.2); absent for none.
+	Aud string `json:"aud,omitempty"`
 }
 
 // Authorize validates an authorization request in a fixed order and, when
@@ -107,6 +114,7 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 	if err != nil {
 		return "", err, redirectable
 	}
+	r.Resources, _ = s.checkResources(r.Resources)
 	if r.UserID == "" {
 		return "", ErrAccessDenied.WithDescription("no user"), true
 	}
@@ -216,6 +224,13 @@ func (s *AuthServer) NeedsConsent(ctx context.Context, userID, clientID string, 
 // itself is invalid_grant and leaves the code unconsumed; a second exchange
 // of a consumed code revokes what the first one issued (RFC 6749 4.1.2).
 func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
+	return s.ExchangeFor(ctx, client, code, redirectURI, verifier, "")
+}
+
+// ExchangeFor is Exchange with the token request's resource parameter
+// (RFC 8707 2.2), empty for none: the access token is issued for it, or
+// for the authorization's only resource.
+func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redirectURI, verifier, resource string) (TokenResponse, *Error) {
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
@@ -226,12 +241,19 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	if k, err := ParseToken(code); err != nil || k != KindCode {
 		return TokenResponse{}, badCode
 	}
+	if oerr := s.checkTokenResource(resource); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	now := s.now()
 	access, refresh, pair, genErr := s.randomPair(now)
 	if genErr != nil {
 		return TokenResponse{}, ErrServerError
 	}
-	var failure *Error
+	pair.Audience = resource
+	var (
+		failure  *Error
+		audience string
+	)
 	check := func(c Code) error {
 		switch {
 		case c.ClientID != client.ID || c.ClientGeneration != client.generation:
@@ -249,7 +271,14 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 		case c.Challenge != "" && !VerifyPKCE(c.Challenge, verifier):
 			failure = ErrInvalidGrant.WithDescription("code_verifier does not match the code_challenge")
 		default:
-			return nil
+			var oerr *Error
+			if audience, oerr = audienceFor(c.Resources, resource); oerr != nil {
+				failure = oerr
+			} else if audience != pair.Audience {
+				failure = errAudienceChosen
+			} else {
+				return nil
+			}
 		}
 		return failure
 	}
@@ -257,6 +286,11 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	defer cancel()
 	start := time.Now()
 	c, err := s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
+	if errors.Is(err, errAudienceChosen) {
+		// Nothing was consumed: once more, for the grant's resource.
+		pair.Audience = audience
+		c, err = s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
+	}
 	timeStoreCall(s.metrics(), OpExchange, start)
 	if oerr := s.grantStoreError(ctx, err, failure, badCode, client, "authorization code", "code exchange failed"); oerr != nil {
 		return TokenResponse{}, oerr
@@ -278,6 +312,13 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 // pair; a wider one is invalid_scope and consumes nothing. Presenting a
 // rotated token after the grace revokes the whole family (RFC 9700 4.14.2).
 func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
+	return s.RefreshFor(ctx, client, refreshToken, scope, "")
+}
+
+// RefreshFor is Refresh with the token request's resource parameter (RFC
+// 8707 2.2), empty for none: the new access token is issued for it, which
+// must be one of the grant's resources, or for the grant's only one.
+func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToken, scope, resource string) (TokenResponse, *Error) {
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
@@ -290,6 +331,9 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	}
 	if tooManyScopes(scope) {
 		return TokenResponse{}, errTooManyScopes
+	}
+	if oerr := s.checkTokenResource(resource); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	var requested []string
 	for _, sc := range strings.Split(scope, " ") {
@@ -312,10 +356,12 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		IssuedAt:     now,
 		Scopes:       requested,
 		MaxFamilyAge: s.RefreshMaxAge,
+		Audience:     resource,
 	}
 	var (
 		failure  *Error
 		narrowed []string
+		audience string
 	)
 	check := func(g RefreshGrant) error {
 		failure, narrowed = nil, nil
@@ -338,6 +384,15 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 			failure = badToken
 			return failure
 		}
+		var oerr *Error
+		if audience, oerr = audienceFor(g.Resources, resource); oerr != nil {
+			failure = oerr
+			return failure
+		}
+		if audience != pair.Audience {
+			failure = errAudienceChosen
+			return failure
+		}
 		if len(requested) == 0 && !client.mayRequestAll(g.Scopes) {
 			// The client's scopes were narrowed since the grant: the new
 			// pair gets what is left of it.
@@ -352,9 +407,18 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	}
 	start := time.Now()
 	rot, err := s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
-	if errors.Is(err, errScopesNarrowed) {
-		// Nothing was consumed: ask again for what is left, explicitly.
-		requested, pair.Scopes = narrowed, narrowed
+	// Nothing was consumed when the check asks for another pair: what is
+	// left of the scopes, explicitly, or the grant's audience. Each is
+	// settled once, so three tries are enough.
+	for range 2 {
+		switch {
+		case errors.Is(err, errScopesNarrowed):
+			requested, pair.Scopes = narrowed, narrowed
+		case errors.Is(err, errAudienceChosen):
+			pair.Audience = audience
+		default:
+			continue
+		}
 		rot, err = s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
 	}
 	timeStoreCall(s.metrics(), OpRefresh, start)
@@ -453,6 +517,7 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 		Exp:       info.ExpiresAt.Unix(),
 		Iat:       info.IssuedAt.Unix(),
 		TokenType: "Bearer",
+		Aud:       info.Audience,
 	}, nil
 }
 
