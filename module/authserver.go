@@ -64,5 +64,6 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 		Metrics:       a.metrics,
 		Audit:         a.audit,
 		UserGrants:    state.store,
+		KnownResource: a.knownResource,
 	}
 }

@@ -148,6 +148,12 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		g.metrics.validation(validationInvalid)
 		return denyUnauthenticated(w, true, g.resourceMetadata)
 	}
+	// A guard of a resource takes only tokens issued for it (RFC 8707,
+	// RFC 9068 4); a personal token is the user's own, for every route.
+	if g.Resource != "" && p.Kind != oauth.KindPersonal && p.Audience != g.Resource {
+		g.metrics.validation(validationInvalid)
+		return denyUnauthenticated(w, true, g.resourceMetadata)
+	}
 	required, ok := g.requiredScopes(r.Method)
 	if !ok {
 		g.metrics.validation(validationInsufficientScope)

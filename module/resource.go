@@ -132,6 +132,21 @@ func (a *App) protectResource(id string, scopes []string) (*protectedResource, e
 	return res, nil
 }
 
+// knownResource reports whether a resource indicator (RFC 8707) names a
+// resource of this config: one its guards name, or the issuer itself.
+func (a *App) knownResource(id string) bool {
+	if id == a.Issuer {
+		return true
+	}
+	reg := a.resources
+	if reg == nil {
+		return false
+	}
+	reg.mu.RLock()
+	defer reg.mu.RUnlock()
+	return reg.byID[id] != nil
+}
+
 // resourceAt returns the resource whose metadata r asks for: the one
 // whose metadata path is r's, and when resources of several sites share
 // that path, the one of r's host.

@@ -22,9 +22,9 @@ func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 	case !given || grant == "":
 		oerr = oauth.ErrInvalidRequest.WithDescription("grant_type is required")
 	case grant == "authorization_code":
-		resp, oerr = e.app.auth.Exchange(r.Context(), client, p["code"], p["redirect_uri"], p["code_verifier"])
+		resp, oerr = e.app.auth.ExchangeFor(r.Context(), client, p["code"], p["redirect_uri"], p["code_verifier"], p["resource"])
 	case grant == "refresh_token":
-		resp, oerr = e.app.auth.Refresh(r.Context(), client, p["refresh_token"], p["scope"])
+		resp, oerr = e.app.auth.RefreshFor(r.Context(), client, p["refresh_token"], p["scope"], p["resource"])
 	default:
 		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code or refresh_token")
 	}
