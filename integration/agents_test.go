@@ -1,13 +1,19 @@
 package integration
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -237,5 +243,142 @@ func TestRegistrationLimitAndToken(t *testing.T) {
 	}
 	if r := do(t, "POST", g2.base+"/oauth/register", body, "Content-Type", "application/json", "Authorization", "Bearer iat-0123456789abcdef"); r.status != 201 {
 		t.Errorf("with the initial access token: %d %s", r.status, r.body)
+	}
+}
+
+// agentSummary is the last line interop/agent.mjs prints.
+type agentSummary struct {
+	UnauthenticatedStatus int      `json:"unauthenticated_status"`
+	ResourceMetadata      string   `json:"resource_metadata"`
+	Resource              string   `json:"resource"`
+	ScopesSupported       []string `json:"scopes_supported"`
+	RegistrationEndpoint  string   `json:"registration_endpoint"`
+	Registration          struct {
+		ClientID                   string `json:"client_id"`
+		TokenEndpointAuthMethod    string `json:"token_endpoint_auth_method"`
+		HasRegistrationAccessToken bool   `json:"has_registration_access_token"`
+		RegistrationClientURI      string `json:"registration_client_uri"`
+	} `json:"registration"`
+	Token struct {
+		TokenType         string `json:"token_type"`
+		Scope             string `json:"scope"`
+		AccessTokenPrefix string `json:"access_token_prefix"`
+	} `json:"token"`
+	APIStatus             int `json:"api_status"`
+	APIStatusAfterRefresh int `json:"api_status_after_refresh"`
+	RegistrationRead      struct {
+		Status     int    `json:"status"`
+		ClientID   string `json:"client_id"`
+		ClientName string `json:"client_name"`
+	} `json:"registration_read"`
+}
+
+// TestInteropOpenIDClientAgent is the story of
+// TestAgentDiscoveryAndRegistration told by openid-client, an
+// independent OAuth client, with its own discovery and dynamic client
+// registration (interop/agent.mjs).
+func TestInteropOpenIDClientAgent(t *testing.T) {
+	node := requireInteropNode(t)
+	if _, err := os.Stat("interop/node_modules/openid-client/package.json"); err != nil {
+		if os.Getenv("TOKENGATE_REQUIRE_NODE") == "1" {
+			t.Fatalf("openid-client is not installed (npm ci --prefix integration/interop): %v", err)
+		}
+		t.Skipf("openid-client is not installed (npm ci --prefix integration/interop): %v", err)
+	}
+	g, admin, mcp, _ := startAgentGateway(t, "sqlite "+t.TempDir()+"/tg.db")
+	const callback = "http://127.0.0.1:43123/callback"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "agent.mjs")
+	cmd.Dir = "interop"
+	cmd.Env = append(os.Environ(), "INTEROP_API_URL="+mcp, "INTEROP_REDIRECT_URI="+callback)
+	cmd.WaitDelay = 5 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	failed := func(format string, args ...any) {
+		t.Helper()
+		stdin.Close()
+		err := cmd.Wait()
+		t.Fatalf(format+"\nagent.mjs: %v\nstderr: %s", append(args, err, stderr.String())...)
+	}
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
+	if err != nil {
+		failed("reading the authorization URL: %v (got %q)", err, line)
+	}
+	var first struct {
+		AuthorizationURL string `json:"authorization_url"`
+	}
+	if err := json.Unmarshal([]byte(line), &first); err != nil || !strings.HasPrefix(first.AuthorizationURL, g.base+"/oauth/authorize?") {
+		failed("first line %q (%v)", line, err)
+	}
+	if q, _ := url.ParseQuery(strings.SplitN(first.AuthorizationURL, "?", 2)[1]); q.Get("resource") != mcp || q.Get("code_challenge_method") != "S256" {
+		failed("authorization URL %s: want resource %s and PKCE S256", first.AuthorizationURL, mcp)
+	}
+
+	// The user approves on the consent page.
+	user := []string{"Authorization", "Bearer " + userJWT(t, "agent-user")}
+	page, err := send(browserNoRedirect, "GET", first.AuthorizationURL, "", user...)
+	if err != nil || page.status != 200 {
+		failed("consent page: %v %d %.300s", err, page.status, page.body)
+	}
+	form := consentForm(t, page.body)
+	form.Set("decision", "approve")
+	approved, err := send(browserNoRedirect, "POST", g.base+"/oauth/authorize", form.Encode(),
+		append(user, "Content-Type", "application/x-www-form-urlencoded")...)
+	if err != nil || approved.status != http.StatusFound || !strings.HasPrefix(approved.header.Get("Location"), callback+"?") {
+		failed("approval: %v %d %q", err, approved.status, approved.header.Get("Location"))
+	}
+	if _, err := stdin.Write([]byte(approved.header.Get("Location") + "\n")); err != nil {
+		failed("writing the callback URL: %v", err)
+	}
+	stdin.Close()
+	var rest bytes.Buffer
+	if _, err := rest.ReadFrom(out); err != nil {
+		failed("reading the summary: %v", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("agent.mjs: %v\nstderr: %s\nstdout: %s", err, stderr.String(), rest.String())
+	}
+	lines := strings.Split(strings.TrimSpace(rest.String()), "\n")
+	t.Logf("agent.mjs summary: %s", lines[len(lines)-1])
+	var s agentSummary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil {
+		t.Fatal(err)
+	}
+
+	if s.UnauthenticatedStatus != 401 || s.ResourceMetadata != g.base+"/.well-known/oauth-protected-resource/mcp" || s.Resource != mcp ||
+		fmt.Sprint(s.ScopesSupported) != "[sessions:read]" || s.RegistrationEndpoint != g.base+"/oauth/register" {
+		t.Errorf("discovery: %+v", s)
+	}
+	reg := s.Registration
+	if !strings.HasPrefix(reg.ClientID, "c_") || reg.TokenEndpointAuthMethod != "none" || !reg.HasRegistrationAccessToken ||
+		reg.RegistrationClientURI != g.base+"/oauth/register/"+reg.ClientID {
+		t.Errorf("registration: %+v", reg)
+	}
+	if !strings.EqualFold(s.Token.TokenType, "bearer") || s.Token.Scope != "sessions:read" || !strings.HasPrefix(s.Token.AccessTokenPrefix, "tga_") ||
+		s.APIStatus != 200 || s.APIStatusAfterRefresh != 200 {
+		t.Errorf("tokens and API calls: %+v, API %d then %d", s.Token, s.APIStatus, s.APIStatusAfterRefresh)
+	}
+	if s.RegistrationRead.Status != 200 || s.RegistrationRead.ClientID != reg.ClientID || s.RegistrationRead.ClientName != "openid-client agent" {
+		t.Errorf("RFC 7592 read: %+v", s.RegistrationRead)
+	}
+	if r := admin.call(t, "GET", "/tokengate/clients/"+url.PathEscape(reg.ClientID), ""); r.status != 200 || r.decode(t)["source"] != "registration" {
+		t.Errorf("admin API: %d %s", r.status, r.body)
+	}
+	if strings.Contains(rest.String()+stderr.String(), "tgx_") {
+		t.Error("agent.mjs printed a registration access token")
 	}
 }
