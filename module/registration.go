@@ -123,6 +123,9 @@ func (a *App) parseClientMetadata(r *http.Request, body []byte) (clientMetadata,
 		if s == nil {
 			return ""
 		}
+		if len(*s) > maxParamBytes && rerr == nil {
+			rerr = badMetadata("%s is longer than %d bytes", name, maxParamBytes)
+		}
 		return *s
 	}
 	list := func(name string) []string {
@@ -130,6 +133,11 @@ func (a *App) parseClientMetadata(r *http.Request, body []byte) (clientMetadata,
 		if raw, ok := fields[name]; ok && rerr == nil {
 			if json.Unmarshal(raw, &l) != nil {
 				rerr = badMetadata("%s must be an array of strings", name)
+			}
+		}
+		for _, v := range l {
+			if len(v) > maxParamBytes && rerr == nil {
+				rerr = badMetadata("a value of %s is longer than %d bytes", name, maxParamBytes)
 			}
 		}
 		return dedupe(l)

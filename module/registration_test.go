@@ -179,6 +179,8 @@ func TestRegisterClientErrors(t *testing.T) {
 		{"unsupported response type", "", `{"redirect_uris":["https://a.example/cb"],"response_types":["token"]}`, "invalid_client_metadata", `response_types: "token" is not supported`},
 		{"undeclared scope", "", `{"redirect_uris":["https://a.example/cb"],"scope":"chargers:read chargers:delete"}`, "invalid_client_metadata", `scope: "chargers:delete" is not a scope of this server`},
 		{"scope not a string", "", `{"redirect_uris":["https://a.example/cb"],"scope":["chargers:read"]}`, "invalid_client_metadata", "scope must be a string"},
+		{"client_name above 8 KiB", "", `{"redirect_uris":["https://a.example/cb"],"client_name":"` + strings.Repeat("a", 8193) + `"}`, "invalid_client_metadata", "client_name is longer than 8192 bytes"},
+		{"a redirect URI above 8 KiB", "", `{"redirect_uris":["https://a.example/` + strings.Repeat("a", 8193) + `"]}`, "invalid_client_metadata", "a value of redirect_uris is longer than 8192 bytes"},
 		{"not JSON", "", `redirect_uris=https://a.example/cb`, "invalid_client_metadata", "the body must be one JSON object"},
 		{"a JSON array", "", `[{"redirect_uris":["https://a.example/cb"]}]`, "invalid_client_metadata", "the body must be one JSON object"},
 		{"JSON null", "", `null`, "invalid_client_metadata", "the body must be one JSON object"},
