@@ -382,3 +382,29 @@ func TestInteropOpenIDClientAgent(t *testing.T) {
 		t.Error("agent.mjs printed a registration access token")
 	}
 }
+
+// TestResourceMetadataAcrossReload: the protected resource metadata is
+// the running config's. After a reload that renames a guard's resource,
+// the old document is gone, the new one is served, and the guard's
+// challenge points to it.
+func TestResourceMetadataAcrossReload(t *testing.T) {
+	g, _, mcp, _ := startAgentGateway(t, "sqlite "+t.TempDir()+"/tg.db")
+	oldDoc := g.base + "/.well-known/oauth-protected-resource/mcp"
+	if r := do(t, "GET", oldDoc, ""); r.status != 200 || !strings.Contains(r.body, `"resource":"`+mcp+`"`) {
+		t.Fatalf("before the reload: %d %s", r.status, r.body)
+	}
+	assistant := g.base + "/assistant"
+	loadCaddyfile(t, strings.Replace(g.caddyfile, "resource "+mcp+"\n", "resource "+assistant+"\n", 1))
+
+	if r := do(t, "GET", oldDoc, ""); strings.Contains(r.body, `"resource"`) {
+		t.Errorf("the old resource's metadata after the reload: %d %s", r.status, r.body)
+	}
+	r := do(t, "GET", g.base+"/.well-known/oauth-protected-resource/assistant", "")
+	if r.status != 200 || !strings.Contains(r.body, `"resource":"`+assistant+`"`) || !strings.Contains(r.body, `"scopes_supported":["sessions:read"]`) {
+		t.Errorf("the new resource's metadata: %d %s", r.status, r.body)
+	}
+	r = do(t, "GET", mcp, "")
+	if want := `Bearer realm="tokengate", resource_metadata="` + g.base + `/.well-known/oauth-protected-resource/assistant"`; r.status != 401 || r.header.Get("WWW-Authenticate") != want {
+		t.Errorf("the guard after the reload: %d %q, want %q", r.status, r.header.Get("WWW-Authenticate"), want)
+	}
+}
