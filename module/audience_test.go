@@ -152,7 +152,10 @@ func TestGuardAudience(t *testing.T) {
 	r := httptest.NewRequest("GET", "/x", nil)
 	r.Header.Set("Authorization", "Bearer "+forNone)
 	w := httptest.NewRecorder()
-	_ = env.chargers.ServeHTTP(w, r, nil)
+	_ = env.chargers.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		t.Error("a token of no resource passed the guard of chargers")
+		return nil
+	}))
 	if want := `Bearer realm="tokengate", error="invalid_token", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/chargers"`; w.Header().Get("WWW-Authenticate") != want {
 		t.Errorf("challenge %q, want %q", w.Header().Get("WWW-Authenticate"), want)
 	}
