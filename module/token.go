@@ -7,8 +7,9 @@ import (
 )
 
 // serveToken is the token endpoint (RFC 6749 3.2): the
-// authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5) and the
-// refresh_token grant (RFC 6749 6). Every answer is no-store (RFC 6749 5.1).
+// authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5), the
+// refresh_token grant (RFC 6749 6) and the client_credentials grant (RFC
+// 6749 4.4). Every answer is no-store (RFC 6749 5.1).
 func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 	p, client, err := e.clientRequest(w, r)
 	if client == nil {
@@ -25,8 +26,10 @@ func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 		resp, oerr = e.app.auth.ExchangeFor(r.Context(), client, p["code"], p["redirect_uri"], p["code_verifier"], p["resource"])
 	case grant == "refresh_token":
 		resp, oerr = e.app.auth.RefreshFor(r.Context(), client, p["refresh_token"], p["scope"], p["resource"])
+	case grant == oauth.GrantTypeClientCredentials:
+		resp, oerr = e.app.auth.ClientCredentials(r.Context(), client, p["scope"])
 	default:
-		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code or refresh_token")
+		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code, refresh_token or client_credentials")
 	}
 	if oerr != nil {
 		return writeOAuthError(w, oerr)

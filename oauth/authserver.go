@@ -53,6 +53,9 @@ type AuthServer struct {
 	// UserGrants lists and ends users' grants (ListGrants, RevokeGrant
 	// and RevokeUser, usergrants.go); without it they fail.
 	UserGrants UserGrantStore
+	// ClientTokens keeps the tokens of the client_credentials grant
+	// (clientcredentials.go); without it that grant fails.
+	ClientTokens ClientTokenStore
 	// KnownResource reports whether a resource indicator (RFC 8707) names
 	// a resource this server issues tokens for; nil means none does, and
 	// every resource parameter is invalid_target.
@@ -83,11 +86,13 @@ type AuthorizeRequest struct {
 }
 
 // TokenResponse is a successful access token response (RFC 6749 5.1).
+// RefreshToken is left out of the JSON when there is none (RFC 6749
+// 4.4.3: client_credentials issues none).
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
 }
 
@@ -234,6 +239,9 @@ func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redi
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
+	if !client.AllowsGrant(GrantTypeAuthorizationCode) {
+		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use authorization_code")
+	}
 	if code == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("code is required")
 	}
@@ -297,6 +305,11 @@ func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redi
 	}
 	s.metrics().TokenIssued(GrantAuthorizationCode)
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, UserID: c.UserID, ClientID: c.ClientID, Grant: GrantAuthorizationCode, Scopes: c.Scopes})
+	if !client.AllowsGrant(GrantTypeRefreshToken) {
+		// The pair is stored as every pair is, but a client that may not
+		// refresh is not given the refresh token: nobody holds it.
+		refresh = ""
+	}
 	return TokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
@@ -321,6 +334,9 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToken, scope, resource string) (TokenResponse, *Error) {
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
+	}
+	if !client.AllowsGrant(GrantTypeRefreshToken) {
+		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use refresh_token")
 	}
 	if refreshToken == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("refresh_token is required")
@@ -509,11 +525,16 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 	if info.Kind != k || info.ClientID != client.ID || !s.now().Before(info.ExpiresAt) {
 		return Introspection{}, nil
 	}
+	sub := info.UserID
+	if sub == "" {
+		// A client token (RFC 6749 4.4) stands for the client itself.
+		sub = info.ClientID
+	}
 	return Introspection{
 		Active:    true,
 		Scope:     strings.Join(info.Scopes, " "),
 		ClientID:  info.ClientID,
-		Sub:       info.UserID,
+		Sub:       sub,
 		Exp:       info.ExpiresAt.Unix(),
 		Iat:       info.IssuedAt.Unix(),
 		TokenType: "Bearer",
