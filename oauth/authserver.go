@@ -96,6 +96,9 @@ type Introspection struct {
 	Exp       int64  `json:"exp,omitempty"`
 	Iat       int64  `json:"iat,omitempty"`
 	TokenType string `json:"token_type,omitempty"`
+	// Cnf names the DPoP key a bound access token is bound to (RFC 9449
+	// 6.2); nil for an unbound token.
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // Authorize validates an authorization request in a fixed order and, when
@@ -208,13 +211,23 @@ func (s *AuthServer) NeedsConsent(ctx context.Context, userID, clientID string, 
 	return false, nil
 }
 
-// Exchange redeems an authorization code for a token pair (RFC 6749 4.1.3,
+// Exchange is ExchangeDPoP for a request without a DPoP proof.
+func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
+	return s.ExchangeDPoP(ctx, client, code, redirectURI, verifier, "")
+}
+
+// ExchangeDPoP redeems an authorization code for a token pair (RFC 6749 4.1.3,
 // RFC 7636 4.6) for an authenticated client. Every failure of the code
 // itself is invalid_grant and leaves the code unconsumed; a second exchange
 // of a consumed code revokes what the first one issued (RFC 6749 4.1.2).
-func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
+// dpopKey is the thumbprint of the key of the request's valid DPoP proof,
+// empty for none; it binds the pair (RFC 9449 5, bindPair).
+func (s *AuthServer) ExchangeDPoP(ctx context.Context, client *Client, code, redirectURI, verifier, dpopKey string) (TokenResponse, *Error) {
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
+	}
+	if oerr := checkDPoPRequired(client, dpopKey); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	if code == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("code is required")
@@ -228,6 +241,7 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	if genErr != nil {
 		return TokenResponse{}, ErrServerError
 	}
+	bindPair(&pair, client, dpopKey, true)
 	var failure *Error
 	check := func(c Code) error {
 		switch {
@@ -262,21 +276,31 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, UserID: c.UserID, ClientID: c.ClientID, Grant: GrantAuthorizationCode, Scopes: c.Scopes})
 	return TokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(dpopKey),
 		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 		RefreshToken: refresh,
 		Scope:        strings.Join(c.Scopes, " "),
 	}, nil
 }
 
-// Refresh rotates a refresh token (RFC 6749 6): the presented
+// Refresh is RefreshDPoP for a request without a DPoP proof.
+func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
+	return s.RefreshDPoP(ctx, client, refreshToken, scope, "")
+}
+
+// RefreshDPoP rotates a refresh token (RFC 6749 6): the presented
 // token is consumed and a new pair returned, derived from it so that a retry
 // within RefreshGrace gets the same pair. A narrower scope gives a narrower
 // pair; a wider one is invalid_scope and consumes nothing. Presenting a
 // rotated token after the grace revokes the whole family (RFC 9700 4.14.2).
-func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
+// dpopKey is as for ExchangeDPoP: it binds the new access token, and it
+// must be the key the family is bound to, if any (RFC 9449 5).
+func (s *AuthServer) RefreshDPoP(ctx context.Context, client *Client, refreshToken, scope, dpopKey string) (TokenResponse, *Error) {
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
+	}
+	if oerr := checkDPoPRequired(client, dpopKey); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	if refreshToken == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("refresh_token is required")
@@ -307,6 +331,7 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		Scopes:       requested,
 		MaxFamilyAge: s.RefreshMaxAge,
 	}
+	bindPair(&pair, client, dpopKey, false)
 	var (
 		failure  *Error
 		narrowed []string
@@ -316,6 +341,9 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		if g.ClientGeneration != client.generation {
 			// A family of an earlier client of the same id.
 			failure = badToken
+			return failure
+		}
+		if failure = checkFamilyKey(g, dpopKey); failure != nil {
 			return failure
 		}
 		for _, sc := range requested {
@@ -355,6 +383,11 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	if oerr := s.grantStoreError(ctx, err, failure, badToken, client, "refresh token", "refresh failed"); oerr != nil {
 		return TokenResponse{}, oerr
 	}
+	if rot.Replay && rot.AccessDPoPKey != dpopKey {
+		// Nothing was written: the retry is refused, the pair stays as
+		// the first rotation issued it.
+		return TokenResponse{}, errReplayKey
+	}
 	if rot.Replay {
 		// The same pair as the first time: no new token was issued.
 		s.logger().Debug("refresh token presented again within grace",
@@ -369,7 +402,7 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	}
 	return TokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(dpopKey),
 		ExpiresIn:    expiresIn,
 		RefreshToken: refresh,
 		Scope:        strings.Join(rot.Scopes, " "),
@@ -446,7 +479,8 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 		Sub:       info.UserID,
 		Exp:       info.ExpiresAt.Unix(),
 		Iat:       info.IssuedAt.Unix(),
-		TokenType: "Bearer",
+		TokenType: tokenType(info.DPoPKey),
+		Cnf:       confirmation(info.DPoPKey),
 	}, nil
 }
 

@@ -25,6 +25,10 @@ type Client struct {
 	// PKCERequired is false only for a confidential client registered with
 	// "pkce optional".
 	PKCERequired bool
+	// DPoPBoundAccessTokens makes the token endpoint refuse the client's
+	// requests that carry no DPoP proof (RFC 9449 5.2), so that every
+	// access token it gets is bound to a key.
+	DPoPBoundAccessTokens bool
 	// Source says where the client is defined: SourceConfig for a client
 	// of the config, or that of a stored client.
 	Source ClientSource
@@ -46,6 +50,8 @@ type ClientOptions struct {
 	Scopes       []string
 	// PKCEOptional lets a confidential client leave PKCE out.
 	PKCEOptional bool
+	// DPoPBoundAccessTokens: see Client.
+	DPoPBoundAccessTokens bool
 }
 
 // NewClient builds a client, hashing a plain secret at once so that only the
@@ -61,6 +67,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 		Scopes:       o.Scopes,
 		PKCERequired: !o.PKCEOptional,
 		Source:       SourceConfig,
+
+		DPoPBoundAccessTokens: o.DPoPBoundAccessTokens,
 	}
 	if c.Name == "" {
 		c.Name = o.ID

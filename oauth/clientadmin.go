@@ -32,6 +32,8 @@ type ClientSpec struct {
 	// Public makes a client without a secret; it cannot change later.
 	Public       bool
 	PKCEOptional bool
+	// DPoPBoundAccessTokens: see StoredClient.
+	DPoPBoundAccessTokens bool
 }
 
 // ClientAdmin adds, changes and removes the stored clients of a config,
@@ -127,6 +129,8 @@ func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner s
 		Generation:   generation,
 		CreatedAt:    now,
 		UpdatedAt:    now,
+
+		DPoPBoundAccessTokens: spec.DPoPBoundAccessTokens,
 	}
 	var secret string
 	if !spec.Public {
@@ -171,7 +175,7 @@ func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient, insert func
 }
 
 // Update replaces what spec says of the stored client id (its name,
-// redirect URIs, scopes and PKCE rule) and returns the client as stored.
+// redirect URIs, scopes, PKCE and DPoP rules) and returns the client as stored.
 // Whether it is public cannot change. New authorizations and refreshes
 // get at most the new scopes once the call returns.
 func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (StoredClient, error) {
@@ -197,6 +201,7 @@ func (a *ClientAdmin) update(ctx context.Context, owner, id string, spec ClientS
 	rec.RedirectURIs = slices.Clone(spec.RedirectURIs)
 	rec.Scopes = slices.Clone(spec.Scopes)
 	rec.PKCERequired = !spec.PKCEOptional
+	rec.DPoPBoundAccessTokens = spec.DPoPBoundAccessTokens
 	rec.UpdatedAt = a.now()
 	if err := a.Store.UpdateClient(ctx, rec); err != nil {
 		return StoredClient{}, err

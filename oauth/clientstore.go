@@ -118,6 +118,8 @@ func (r StoredClient) Client() *Client {
 		PKCERequired: r.PKCERequired,
 		Source:       source,
 		generation:   r.Generation,
+
+		DPoPBoundAccessTokens: r.DPoPBoundAccessTokens,
 	}
 }
 
