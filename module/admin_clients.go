@@ -25,6 +25,9 @@ type clientObject struct {
 	// Owner is the user who registered the client through the clients
 	// endpoint; absent for every other client.
 	Owner string `json:"owner,omitempty"`
+	// DPoPBoundAccessTokens is present, true, for a client whose token
+	// requests must carry a DPoP proof (RFC 9449 5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 func newClientObject(l oauth.ListedClient) clientObject {
@@ -37,6 +40,8 @@ func newClientObject(l oauth.ListedClient) clientObject {
 		Public:       !c.Confidential(),
 		PKCE:         "required",
 		Source:       string(c.Source),
+
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 	}
 	if !c.PKCERequired {
 		o.PKCE = "optional"
@@ -58,6 +63,8 @@ type clientBody struct {
 	Scopes       []string `json:"scopes"`
 	Public       *bool    `json:"public"`
 	PKCE         *string  `json:"pkce"`
+	// DPoPBoundAccessTokens absent is false, also in a PUT.
+	DPoPBoundAccessTokens *bool `json:"dpop_bound_access_tokens"`
 }
 
 // clientUpdateBody is the body of PUT /tokengate/clients/<id>. It may be
@@ -256,6 +263,7 @@ func (a *App) fillClientSpec(spec *oauth.ClientSpec, body clientBody) error {
 		return err
 	}
 	spec.Name, spec.RedirectURIs, spec.PKCEOptional = *body.Name, body.RedirectURIs, pkce == "optional"
+	spec.DPoPBoundAccessTokens = body.DPoPBoundAccessTokens != nil && *body.DPoPBoundAccessTokens
 	spec.Scopes = dedupe(body.Scopes)
 	if len(spec.Scopes) == 0 {
 		for _, s := range a.Scopes {

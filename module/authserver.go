@@ -34,6 +34,8 @@ func (a *App) newClientRegistry(repl *caddy.Replacer) (oauth.ClientRegistry, err
 			RedirectURIs: c.RedirectURIs,
 			Scopes:       allowed,
 			PKCEOptional: c.PKCE == "optional",
+
+			DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("client %q: %w", c.ID, err)
