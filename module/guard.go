@@ -18,9 +18,10 @@ func init() {
 	caddy.RegisterModule(Guard{})
 }
 
-// Guard lets a request through only with a valid bearer token that has the
-// scopes its method needs (docs/reference.md), and tells the next handler who
-// called.
+// Guard lets a request through only with a valid access token that has
+// the scopes its method needs (docs/reference.md), sent as a bearer token
+// or, bound to a DPoP key, with a proof of that key (docs/dpop.md), and
+// tells the next handler who called.
 type Guard struct {
 	// Methods maps an upper-case HTTP method, or "*" for every method not
 	// listed, to the scopes a request needs, all of them. HEAD falls back to
@@ -111,37 +112,17 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		logRefusedURLToken(g.accessLog, w, r, http.StatusUnauthorized, len(bodyTokenInURL))
 		return err
 	}
-	text, err := oauth.BearerToken(r.Header["Authorization"])
-	if err != nil {
-		g.metrics.validation(validationInvalid)
-		return denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials))
-	}
-	if !g.app.awaitStart(r.Context()) {
-		if ce := g.logger.Check(zap.WarnLevel, "token store not open yet"); ce != nil {
-			ce.Write()
-		}
-		g.metrics.validation(validationUnavailable)
-		return denyUnavailable(w)
-	}
-	p, err := g.app.state.validator.Validate(r.Context(), text)
-	if err != nil {
-		if errors.Is(err, oauth.ErrUnavailable) {
-			g.metrics.validation(validationUnavailable)
-			if ce := g.logger.Check(zap.WarnLevel, "token store unavailable"); ce != nil {
-				ce.Write(zap.Error(err))
-			}
-			return denyUnavailable(w)
-		}
-		g.metrics.validation(validationInvalid)
-		return denyUnauthenticated(w, true)
+	p, scheme, ok, err := g.app.authenticateAccess(w, r, g.logger)
+	if !ok {
+		return err
 	}
 	required, ok := g.requiredScopes(r.Method)
-	if !ok {
+	missing, lacks := p.FirstMissing(required)
+	if !ok || lacks {
 		g.metrics.validation(validationInsufficientScope)
-		return denyScope(w, "")
-	}
-	if missing, lacks := p.FirstMissing(required); lacks {
-		g.metrics.validation(validationInsufficientScope)
+		if scheme == oauth.SchemeDPoP {
+			return denyScopeDPoP(w, missing)
+		}
 		return denyScope(w, missing)
 	}
 	g.metrics.validation(validationOK)
@@ -153,8 +134,11 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing upstream JWT: %w", err))
 		}
 		r.Header.Set("Authorization", "Bearer "+jwt)
+		delete(r.Header, headerDPoP)
 	} else if !g.ForwardAuthorization {
+		// The DPoP proof goes with the token it was made for.
 		delete(r.Header, "Authorization")
+		delete(r.Header, headerDPoP)
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -3,6 +3,8 @@ package module
 import (
 	"net/http"
 	"strings"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 // authServerMetadata is the RFC 8414 2 authorization server metadata.
@@ -20,6 +22,9 @@ type authServerMetadata struct {
 	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethods       []string `json:"introspection_endpoint_auth_methods_supported"`
 	AuthorizationResponseIssParameter      bool     `json:"authorization_response_iss_parameter_supported"`
+	// DPoPSigningAlgValuesSupported are the algorithms a DPoP proof may
+	// use (RFC 9449 5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // clientAuthMethods are the client authentication methods of the token,
@@ -54,5 +59,6 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 		RevocationEndpointAuthMethodsSupported: clientAuthMethods,
 		IntrospectionEndpointAuthMethods:       clientAuthMethods,
 		AuthorizationResponseIssParameter:      true,
+		DPoPSigningAlgValuesSupported:          oauth.DPoPSigningAlgs(),
 	})
 }

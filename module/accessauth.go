@@ -1,0 +1,71 @@
+package module
+
+import (
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
+)
+
+// authenticateAccess validates the access token of a request to a
+// protected resource: the check of the guard, and of every endpoint that
+// takes an access token as the guard does (userinfo). It reads the token
+// from the Authorization header, Bearer or DPoP, validates it (from the
+// cache when it can), and for a token bound to a DPoP key checks the
+// request's proof (RFC 9449 7.1), which costs no store call. The scopes
+// are the caller's to check.
+//
+// On success it returns the principal and the scheme the token came with
+// (the scheme of a 403 challenge). Otherwise it has answered, 401 or 503
+// (docs/reference.md, docs/dpop.md), counted the validation and returns
+// ok false with the error the handler returns.
+func (a *App) authenticateAccess(w http.ResponseWriter, r *http.Request, logger *zap.Logger) (p oauth.Principal, scheme oauth.Scheme, ok bool, err error) {
+	invalid := func(deny error) (oauth.Principal, oauth.Scheme, bool, error) {
+		a.metrics.validation(validationInvalid)
+		return oauth.Principal{}, scheme, false, deny
+	}
+	text, scheme, err := oauth.AccessToken(r.Header["Authorization"])
+	if err != nil {
+		if scheme == oauth.SchemeDPoP {
+			return invalid(denyDPoP(w, "invalid_token", ""))
+		}
+		return invalid(denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials)))
+	}
+	if !a.awaitStart(r.Context()) {
+		if ce := logger.Check(zap.WarnLevel, "token store not open yet"); ce != nil {
+			ce.Write()
+		}
+		a.metrics.validation(validationUnavailable)
+		return oauth.Principal{}, scheme, false, denyUnavailable(w)
+	}
+	p, err = a.state.validator.Validate(r.Context(), text)
+	switch {
+	case errors.Is(err, oauth.ErrUnavailable):
+		a.metrics.validation(validationUnavailable)
+		if ce := logger.Check(zap.WarnLevel, "token store unavailable"); ce != nil {
+			ce.Write(zap.Error(err))
+		}
+		return oauth.Principal{}, scheme, false, denyUnavailable(w)
+	case err != nil && scheme == oauth.SchemeDPoP:
+		return invalid(denyDPoP(w, "invalid_token", ""))
+	case err != nil:
+		return invalid(denyUnauthenticated(w, true))
+	case p.DPoPKey == "" && scheme == oauth.SchemeDPoP:
+		// RFC 9449 7.1 checks a proof against the key the token is bound
+		// to; an unbound token has none (docs/decisions.md).
+		return invalid(denyDPoP(w, "invalid_token", "the access token is not bound to a DPoP key; send it with the Bearer scheme"))
+	case p.DPoPKey != "" && scheme != oauth.SchemeDPoP:
+		// RFC 9449 7.2: a bound token is never taken as a bearer token.
+		return invalid(denyDPoP(w, "invalid_token", "the access token is bound to a DPoP key; send it with the DPoP scheme and a DPoP proof"))
+	case p.DPoPKey != "":
+		if oerr := a.checkResourceProof(r, text, p.DPoPKey); oerr != nil {
+			if ce := logger.Check(zap.DebugLevel, "DPoP proof refused"); ce != nil {
+				ce.Write(zap.String("reason", oerr.Description), zap.String("client_id", p.ClientID))
+			}
+			return invalid(denyDPoP(w, "invalid_dpop_proof", oerr.Description))
+		}
+	}
+	return p, scheme, true, nil
+}
