@@ -47,7 +47,7 @@ type dpopGuardEnv struct {
 	bound, unbound string
 }
 
-func newDPoPGuardEnv(t *testing.T) *dpopGuardEnv {
+func newDPoPGuardEnv(t testing.TB) *dpopGuardEnv {
 	t.Helper()
 	env := &dpopGuardEnv{store: &countingStore{tokens: map[oauth.TokenHash]oauth.Principal{}},
 		key: dpoptest.NewKey("ES256"), other: dpoptest.NewKey("ES256")}
