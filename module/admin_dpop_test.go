@@ -43,3 +43,25 @@ func TestAdminClientDPoPRule(t *testing.T) {
 	}
 	bound(true)
 }
+
+// TestSelfClientsDPoPRule: a user's own client takes
+// dpop_bound_access_tokens as the admin API does (RFC 9449 5.2).
+func TestSelfClientsDPoPRule(t *testing.T) {
+	env := newSelfEnv(t)
+	obj, _ := env.create(t, "alice", `{"name":"Strict","redirect_uris":["https://strict.example/cb"],"dpop_bound_access_tokens":true}`)
+	id, _ := obj["client_id"].(string)
+	if obj["dpop_bound_access_tokens"] != true {
+		t.Fatalf("POST answer %v", obj)
+	}
+	c, err := env.app.registry.FindClient(context.Background(), id)
+	if err != nil || !c.DPoPBoundAccessTokens {
+		t.Fatalf("the token endpoint's client: %+v, %v", c, err)
+	}
+	got := env.call(t, "alice", "PUT", "/oauth/clients/"+id, `{"name":"Strict","redirect_uris":["https://strict.example/cb"]}`)
+	if got.status != 200 || strings.Contains(got.body, "dpop_bound_access_tokens") {
+		t.Fatalf("PUT without it: %d %s", got.status, got.body)
+	}
+	if c, err := env.app.registry.FindClient(context.Background(), id); err != nil || c.DPoPBoundAccessTokens {
+		t.Errorf("after the PUT: %+v, %v", c, err)
+	}
+}
