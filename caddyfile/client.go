@@ -7,8 +7,9 @@ import (
 )
 
 // parseClient reads "client <id> { ... }" and appends the client to app.
-// Cross-field rules (a redirect URI is required, pkce optional needs a
-// secret, scopes must be declared) are App.Validate's, after the whole
+// Cross-field rules (a redirect URI is required for the code flow, pkce
+// optional and client_credentials need a secret, scopes must be declared,
+// grant types known) are App.Validate's, after the whole
 // block is read, so that the order of lines does not matter.
 func parseClient(d *caddyfile.Dispenser, app *module.App) error {
 	if !d.NextArg() {
@@ -45,6 +46,8 @@ func parseClient(d *caddyfile.Dispenser, app *module.App) error {
 			c.RedirectURIs = append(c.RedirectURIs, uris...)
 		case "scopes":
 			c.Scopes, err = someArgs(d)
+		case "grant_types":
+			c.GrantTypes, err = someArgs(d)
 		case "pkce":
 			c.PKCE, err = oneArg(d)
 			if err == nil && c.PKCE != "optional" && c.PKCE != "required" {

@@ -36,6 +36,7 @@ func init() {
 //			redirect_uri <uri...>
 //			scopes       <scope...>
 //			pkce         optional|required
+//			grant_types  <type...>
 //			dpop         optional|required
 //		}
 //		code_ttl          <duration>

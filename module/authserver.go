@@ -34,6 +34,7 @@ func (a *App) newClientRegistry(repl *caddy.Replacer) (oauth.ClientRegistry, err
 			RedirectURIs: c.RedirectURIs,
 			Scopes:       allowed,
 			PKCEOptional: c.PKCE == "optional",
+			GrantTypes:   c.GrantTypes,
 
 			DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 		})
@@ -66,5 +67,6 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 		Metrics:       a.metrics,
 		Audit:         a.audit,
 		UserGrants:    state.store,
+		ClientTokens:  state.store,
 	}
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // serveToken is the token endpoint (RFC 6749 3.2): the
-// authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5) and the
-// refresh_token grant (RFC 6749 6). Every answer is no-store (RFC 6749 5.1).
+// authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5), the
+// refresh_token grant (RFC 6749 6) and the client_credentials grant (RFC
+// 6749 4.4). Every answer is no-store (RFC 6749 5.1).
 // A DPoP proof, on any grant, binds what is issued to its key (RFC 9449 5).
 func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 	p, client, err := e.clientRequest(w, r)
@@ -32,8 +33,10 @@ func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 		resp, oerr = e.app.auth.ExchangeDPoP(r.Context(), client, p["code"], p["redirect_uri"], p["code_verifier"], jkt)
 	case grant == "refresh_token":
 		resp, oerr = e.app.auth.RefreshDPoP(r.Context(), client, p["refresh_token"], p["scope"], jkt)
+	case grant == oauth.GrantTypeClientCredentials:
+		resp, oerr = e.app.auth.ClientCredentialsDPoP(r.Context(), client, p["scope"], jkt)
 	default:
-		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code or refresh_token")
+		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code, refresh_token or client_credentials")
 	}
 	if oerr != nil {
 		return writeOAuthError(w, oerr)

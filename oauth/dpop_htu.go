@@ -94,12 +94,13 @@ func splitHostPort(a string) (host, port string, ok bool) {
 			return "", "", false
 		}
 		port = a[1:]
-	} else if i := strings.LastIndexByte(a, ':'); i >= 0 {
+	} else if i := strings.IndexByte(a, ':'); i >= 0 {
 		host, port = a[:i], a[i+1:]
 	} else {
 		host = a
 	}
-	if host == "" {
+	// Only an IP literal holds ':' or brackets (RFC 3986 3.2.2).
+	if host == "" || host[0] != '[' && strings.ContainsAny(host, "[]") {
 		return "", "", false
 	}
 	for i := 0; i < len(port); i++ {

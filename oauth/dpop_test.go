@@ -399,6 +399,9 @@ func TestDPoPHTUMatching(t *testing.T) {
 		{"https://server.example.com:abc/token", "https://server.example.com:abc/token", false},
 		{"ftp://server.example.com/token", "ftp://server.example.com/token", false},
 		{"https:///token", "https:///token", false},
+		{"http://::", "http://::", false},
+		{"http://h:1:2/", "http://h:1:2/", false},
+		{"http://a]b/", "http://a]b/", false},
 		{"//server.example.com/token", "https://server.example.com/token", false},
 		{"", "", false},
 	}

@@ -13,13 +13,6 @@ const (
 	TokenTypeDPoP   = "DPoP"
 )
 
-// Confirmation is the cnf member of an introspection response (RFC 7800
-// 3.1, RFC 9449 6.2).
-type Confirmation struct {
-	// JKT is the thumbprint of the DPoP key the token is bound to.
-	JKT string `json:"jkt"`
-}
-
 var (
 	// errDPoPRequired refuses a token request without a proof from a
 	// client that must send one (RFC 9449 5.2): the proof the client
@@ -75,7 +68,9 @@ func tokenType(dpopKey string) string {
 	return TokenTypeBearer
 }
 
-// confirmation is the cnf of a token bound to dpopKey; nil for none.
+// confirmation is the cnf of a token bound to dpopKey (RFC 9449 6.1,
+// 6.2): in a JWT access token and in an introspection response; nil for
+// none.
 func confirmation(dpopKey string) *Confirmation {
 	if dpopKey == "" {
 		return nil

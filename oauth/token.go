@@ -20,7 +20,9 @@ const (
 	KindCode     Kind = 'c' // authorization code, prefix tgc_
 )
 
-// String returns the name used in logs and in X-Authenticated-Token-Type.
+// String returns the kind's name, as logs show it. The guard's
+// X-Authenticated-Token-Type is Principal.TokenType, which also tells a
+// client's own token from a user's.
 func (k Kind) String() string {
 	switch k {
 	case KindAccess:

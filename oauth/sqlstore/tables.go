@@ -15,7 +15,8 @@ import (
 // personal_tokens.go, grants.go (codes and tokens; the statements of
 // both and of their refresh families), families.go (rotation and
 // revocation), consents.go, secrets.go and clients.go; user_grants.go
-// ends what one user granted, across those tables. A new table follows the
+// ends what one user granted, across those tables, and client_tokens.go
+// keeps the tokens clients hold for themselves in them. A new table follows the
 // same shape: a statements struct and its constructor, a field here, and
 // migrations for both databases.
 type tables struct {
@@ -26,6 +27,9 @@ type tables struct {
 	secrets  secretStatements
 	users    userGrantStatements
 	clients  clientStatements
+
+	signingKeys  signingKeyStatements
+	clientTokens clientTokenStatements
 }
 
 func newTables(d dialect) tables {
@@ -37,6 +41,9 @@ func newTables(d dialect) tables {
 		secrets:  newSecretStatements(d),
 		users:    newUserGrantStatements(d),
 		clients:  newClientStatements(d),
+
+		signingKeys:  newSigningKeyStatements(d),
+		clientTokens: newClientTokenStatements(d),
 	}
 }
 
