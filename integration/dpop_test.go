@@ -25,6 +25,10 @@ const dpopClients = `
 		client dpop-strict {
 			redirect_uri http://127.0.0.1/strict
 			dpop required
+		}
+		client dpop-machine {
+			secret dpop-machine-secret
+			grant_types client_credentials
 		}`
 
 const (
@@ -265,6 +269,21 @@ func TestDPoPClients(t *testing.T) {
 			t.Errorf("introspection of an unbound token: %v", in)
 		}
 
+		t.Run("RFC 9449 5 client_credentials", func(t *testing.T) {
+			machine := basicAuth("dpop-machine", "dpop-machine-secret")
+			form := url.Values{"grant_type": {"client_credentials"}, "scope": {"sessions:read"}}
+			p := pairOf(t, dpopTokenRequest(t, g, form, machine, key.Proof("POST", token, "")))
+			if p.tokenType != "DPoP" || p.refresh != "" {
+				t.Fatalf("token_type %q, refresh token %v", p.tokenType, p.refresh != "")
+			}
+			r := do(t, "GET", api, "", "Authorization", "DPoP "+p.access, "DPoP", key.Proof("GET", api, p.access))
+			if r.status != 200 || g.sessions.last(t).Header.Get("X-Authenticated-Token-Type") != "client" {
+				t.Errorf("client token with a proof: %d %s", r.status, r.body)
+			}
+			if r := do(t, "GET", api, "", "Authorization", "Bearer "+p.access); r.status != 401 || r.header.Get("WWW-Authenticate") != dpopTokenChallenge {
+				t.Errorf("bound client token as Bearer: %d %q", r.status, r.header.Get("WWW-Authenticate"))
+			}
+		})
 		t.Run("RFC 9449 5.2 dpop required in the Caddyfile", func(t *testing.T) {
 			expectOAuthError(t, dpopExchange(t, g, "dpop-strict", dpopStrictRedirect, nil), 400, "invalid_dpop_proof")
 			if p := pairOf(t, dpopExchange(t, g, "dpop-strict", dpopStrictRedirect, nil, key.Proof("POST", token, ""))); p.tokenType != "DPoP" {

@@ -7,10 +7,11 @@ import "net/http"
 // its key (RFC 7638) to the grant, empty when the request had none; the
 // grant binds the pair to it and answers token_type DPoP.
 
-// Token types of a token response (RFC 6749 7.1, RFC 9449 5).
+// The access token types of a token response (RFC 6749 7.1, RFC 9449
+// 5), apart from the kinds of token the guard names (TokenTypeOAuth ...).
 const (
-	TokenTypeBearer = "Bearer"
-	TokenTypeDPoP   = "DPoP"
+	accessTypeBearer = "Bearer"
+	accessTypeDPoP   = "DPoP"
 )
 
 var (
@@ -63,9 +64,9 @@ func checkFamilyKey(g RefreshGrant, dpopKey string) *Error {
 // tokenType is the token_type of an access token bound to dpopKey.
 func tokenType(dpopKey string) string {
 	if dpopKey != "" {
-		return TokenTypeDPoP
+		return accessTypeDPoP
 	}
-	return TokenTypeBearer
+	return accessTypeBearer
 }
 
 // confirmation is the cnf of a token bound to dpopKey (RFC 9449 6.1,

@@ -230,3 +230,40 @@ func TestE2EDPoPIntrospection(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EDPoPClientCredentials: RFC 9449 5 on the client_credentials
+// grant: a proof binds the client's token, which introspection names;
+// without one it is a bearer token, and dpop required refuses that.
+func TestE2EDPoPClientCredentials(t *testing.T) {
+	m := newMachineE2E(t)
+	ctx := context.Background()
+	tr, oerr := m.srv.ClientCredentialsDPoP(ctx, m.machine, "energy:read", keyA)
+	if oerr != nil {
+		t.Fatal(oerr)
+	}
+	if tr.TokenType != "DPoP" || tr.RefreshToken != "" {
+		t.Errorf("response %+v; want DPoP and no refresh token", tr)
+	}
+	if p := m.valid(t, tr.AccessToken); p.DPoPKey != keyA || p.ClientID != "machine" {
+		t.Errorf("principal %+v; want bound to %s", p, keyA)
+	}
+	in, oerr := m.srv.Introspect(ctx, m.machine, tr.AccessToken)
+	if oerr != nil || in.TokenType != "DPoP" || in.Cnf == nil || in.Cnf.JKT != keyA {
+		t.Errorf("introspection %+v, %v", in, oerr)
+	}
+	if tr := m.clientToken(t, "energy:read"); tr.TokenType != "Bearer" || m.valid(t, tr.AccessToken).DPoPKey != "" {
+		t.Errorf("without a proof: %+v", tr)
+	}
+
+	strict, err := oauth.NewClient(oauth.ClientOptions{ID: "strict-machine", Secret: machineSecret,
+		GrantTypes: []string{oauth.GrantTypeClientCredentials}, DPoPBoundAccessTokens: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.srv.Clients.(oauth.ClientRegistry)["strict-machine"] = strict
+	_, oerr = m.srv.ClientCredentials(ctx, strict, "energy:read")
+	wantErr(t, "RFC 9449 5.2 client_credentials without a proof", oerr, "invalid_dpop_proof")
+	if tr, oerr := m.srv.ClientCredentialsDPoP(ctx, strict, "energy:read", keyB); oerr != nil || tr.TokenType != "DPoP" {
+		t.Errorf("with a proof: %+v, %v", tr, oerr)
+	}
+}
