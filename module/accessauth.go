@@ -11,22 +11,30 @@ import (
 
 // authenticateAccess validates the access token of a request to a
 // protected resource: the check of the guard, and of every endpoint that
-// takes an access token as the guard does (userinfo). It reads the token
-// from the Authorization header, Bearer or DPoP, validates it (from the
-// cache when it can), and for a token bound to a DPoP key checks the
-// request's proof (RFC 9449 7.1), which costs no store call. The scopes
-// are the caller's to check.
+// takes an access token as the guard does (userinfo), so that they accept
+// and refuse the same tokens alike. It refuses a token in the URL, reads
+// the token from the Authorization header, Bearer or DPoP, validates it
+// (from the cache when it can), and for a token bound to a DPoP key checks
+// the request's proof (RFC 9449 7.1), which costs no store call. The
+// scopes are the caller's to check (denyScopeFor answers a lack).
 //
-// On success it returns the principal and the scheme the token came with
-// (the scheme of a 403 challenge). Otherwise it has answered, 401 or 503
-// (docs/reference.md, docs/dpop.md), counted the validation and returns
-// ok false with the error the handler returns.
-func (a *App) authenticateAccess(w http.ResponseWriter, r *http.Request, logger *zap.Logger) (p oauth.Principal, scheme oauth.Scheme, ok bool, err error) {
-	invalid := func(deny error) (oauth.Principal, oauth.Scheme, bool, error) {
+// On success it returns the principal and the token's text. Otherwise it
+// has answered, 401 or 503 (docs/reference.md, docs/dpop.md), counted the
+// validation, and returns ok false with the error the handler returns.
+// accessLog writes the access log entry of a request refused for a token
+// in its URL.
+func (a *App) authenticateAccess(w http.ResponseWriter, r *http.Request, logger, accessLog *zap.Logger) (p oauth.Principal, text string, ok bool, err error) {
+	var scheme oauth.Scheme
+	invalid := func(deny error) (oauth.Principal, string, bool, error) {
 		a.metrics.validation(validationInvalid)
-		return oauth.Principal{}, scheme, false, deny
+		return oauth.Principal{}, "", false, deny
 	}
-	text, scheme, err := oauth.AccessToken(r.Header["Authorization"])
+	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
+		deny := denyTokenInURL(w)
+		logRefusedURLToken(accessLog, w, r, http.StatusUnauthorized, len(bodyTokenInURL))
+		return invalid(deny)
+	}
+	text, scheme, err = oauth.AccessToken(r.Header["Authorization"])
 	if err != nil {
 		if scheme == oauth.SchemeDPoP {
 			return invalid(denyDPoP(w, "invalid_token", ""))
@@ -38,7 +46,7 @@ func (a *App) authenticateAccess(w http.ResponseWriter, r *http.Request, logger 
 			ce.Write()
 		}
 		a.metrics.validation(validationUnavailable)
-		return oauth.Principal{}, scheme, false, denyUnavailable(w)
+		return oauth.Principal{}, "", false, denyUnavailable(w)
 	}
 	p, err = a.state.validator.Validate(r.Context(), text)
 	switch {
@@ -47,7 +55,7 @@ func (a *App) authenticateAccess(w http.ResponseWriter, r *http.Request, logger 
 		if ce := logger.Check(zap.WarnLevel, "token store unavailable"); ce != nil {
 			ce.Write(zap.Error(err))
 		}
-		return oauth.Principal{}, scheme, false, denyUnavailable(w)
+		return oauth.Principal{}, "", false, denyUnavailable(w)
 	case err != nil && scheme == oauth.SchemeDPoP:
 		return invalid(denyDPoP(w, "invalid_token", ""))
 	case err != nil:
@@ -67,5 +75,16 @@ func (a *App) authenticateAccess(w http.ResponseWriter, r *http.Request, logger 
 			return invalid(denyDPoP(w, "invalid_dpop_proof", oerr.Description))
 		}
 	}
-	return p, scheme, true, nil
+	return p, text, true, nil
+}
+
+// denyScopeFor answers 403 for a principal authenticateAccess accepted
+// that lacks scope ("" when the method has no line at all): with the
+// Bearer challenge of docs/reference.md, or for a token bound to a DPoP
+// key, which came with the DPoP scheme, the DPoP one (RFC 9449 7.1).
+func denyScopeFor(w http.ResponseWriter, p *oauth.Principal, scope string) error {
+	if p.DPoPKey != "" {
+		return denyScopeDPoP(w, scope)
+	}
+	return denyScope(w, scope)
 }

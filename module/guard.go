@@ -10,8 +10,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-
-	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 func init() {
@@ -106,13 +104,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if isCORSPreflight(r) {
 		return next.ServeHTTP(w, r)
 	}
-	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
-		g.metrics.validation(validationInvalid)
-		err := denyTokenInURL(w)
-		logRefusedURLToken(g.accessLog, w, r, http.StatusUnauthorized, len(bodyTokenInURL))
-		return err
-	}
-	p, scheme, ok, err := g.app.authenticateAccess(w, r, g.logger)
+	p, _, ok, err := g.app.authenticateAccess(w, r, g.logger, g.accessLog)
 	if !ok {
 		return err
 	}
@@ -120,10 +112,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	missing, lacks := p.FirstMissing(required)
 	if !ok || lacks {
 		g.metrics.validation(validationInsufficientScope)
-		if scheme == oauth.SchemeDPoP {
-			return denyScopeDPoP(w, missing)
-		}
-		return denyScope(w, missing)
+		return denyScopeFor(w, &p, missing)
 	}
 	g.metrics.validation(validationOK)
 
