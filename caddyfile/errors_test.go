@@ -104,6 +104,19 @@ func TestAdaptErrors(t *testing.T) {
 			redirect_uri https://app.example.com/cb
 			pkce sometimes
 		}`), `pkce must be optional or required, not "sometimes"`},
+		{"dpop bad value (RFC 9449 5.2)", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri https://app.example.com/cb
+			dpop always
+		}`), `client "app": dpop must be required or optional, not "always"`},
+		{"dpop twice", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri https://app.example.com/cb
+			dpop required
+			dpop optional
+		}`), `dpop is given more than once`},
 		{"duplicate client id", global(`
 		issuer https://api.example.com
 		client app {

@@ -37,6 +37,7 @@ func init() {
 //			scopes       <scope...>
 //			pkce         optional|required
 //			grant_types  <type...>
+//			dpop         optional|required
 //		}
 //		code_ttl          <duration>
 //		access_token_ttl  <duration>

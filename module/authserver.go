@@ -35,6 +35,8 @@ func (a *App) newClientRegistry(repl *caddy.Replacer) (oauth.ClientRegistry, err
 			Scopes:       allowed,
 			PKCEOptional: c.PKCE == "optional",
 			GrantTypes:   c.GrantTypes,
+
+			DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("client %q: %w", c.ID, err)

@@ -72,6 +72,11 @@ type ClientConfig struct {
 	// urn:ietf:params:oauth:grant-type:device_code. Default:
 	// authorization_code and refresh_token.
 	GrantTypes []string `json:"grant_types,omitempty"`
+	// DPoPBoundAccessTokens makes the token endpoint refuse the client's
+	// requests without a DPoP proof (RFC 9449 5.2), so that all its access
+	// tokens are bound to its key. Default: false, a proof is optional
+	// and binds the tokens of the request that carries it.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // CacheConfig bounds the in-memory cache of validated tokens.

@@ -10,17 +10,16 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-
-	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 func init() {
 	caddy.RegisterModule(Guard{})
 }
 
-// Guard lets a request through only with a valid bearer token that has the
-// scopes its method needs (docs/reference.md), and tells the next handler who
-// called.
+// Guard lets a request through only with a valid access token that has
+// the scopes its method needs (docs/reference.md), sent as a bearer token
+// or, bound to a DPoP key, with a proof of that key (docs/dpop.md), and
+// tells the next handler who called.
 type Guard struct {
 	// Methods maps an upper-case HTTP method, or "*" for every method not
 	// listed, to the scopes a request needs, all of them. HEAD falls back to
@@ -51,6 +50,11 @@ type Guard struct {
 	// resourceMetadata is the WWW-Authenticate parameter naming the
 	// resource's metadata, with its leading ", "; empty without Resource.
 	resourceMetadata string
+}
+
+// protected is what the guard names of its resource.
+func (g *Guard) protected() guardResource {
+	return guardResource{resource: g.Resource, challengeSuffix: g.resourceMetadata}
 }
 
 // CaddyModule returns the Caddy module information.
@@ -118,50 +122,15 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if isCORSPreflight(r) {
 		return next.ServeHTTP(w, r)
 	}
-	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
-		g.metrics.validation(validationInvalid)
-		err := denyTokenInURL(w, g.resourceMetadata)
-		logRefusedURLToken(g.accessLog, w, r, http.StatusUnauthorized, len(bodyTokenInURL))
+	p, _, ok, err := g.app.authenticateAccess(w, r, g.logger, g.accessLog, g.protected())
+	if !ok {
 		return err
 	}
-	text, err := oauth.BearerToken(r.Header["Authorization"])
-	if err != nil {
-		g.metrics.validation(validationInvalid)
-		return denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials), g.resourceMetadata)
-	}
-	if !g.app.awaitStart(r.Context()) {
-		if ce := g.logger.Check(zap.WarnLevel, "token store not open yet"); ce != nil {
-			ce.Write()
-		}
-		g.metrics.validation(validationUnavailable)
-		return denyUnavailable(w)
-	}
-	p, err := g.app.state.validator.Validate(r.Context(), text)
-	if err != nil {
-		if errors.Is(err, oauth.ErrUnavailable) {
-			g.metrics.validation(validationUnavailable)
-			if ce := g.logger.Check(zap.WarnLevel, "token store unavailable"); ce != nil {
-				ce.Write(zap.Error(err))
-			}
-			return denyUnavailable(w)
-		}
-		g.metrics.validation(validationInvalid)
-		return denyUnauthenticated(w, true, g.resourceMetadata)
-	}
-	// A guard of a resource takes only tokens issued for it (RFC 8707,
-	// RFC 9068 4); a personal token is the user's own, for every route.
-	if g.Resource != "" && p.Kind != oauth.KindPersonal && p.Audience != g.Resource {
-		g.metrics.validation(validationInvalid)
-		return denyUnauthenticated(w, true, g.resourceMetadata)
-	}
 	required, ok := g.requiredScopes(r.Method)
-	if !ok {
+	missing, lacks := p.FirstMissing(required)
+	if !ok || lacks {
 		g.metrics.validation(validationInsufficientScope)
-		return denyScope(w, "", g.resourceMetadata)
-	}
-	if missing, lacks := p.FirstMissing(required); lacks {
-		g.metrics.validation(validationInsufficientScope)
-		return denyScope(w, missing, g.resourceMetadata)
+		return denyScopeFor(w, &p, missing, g.resourceMetadata)
 	}
 	g.metrics.validation(validationOK)
 
@@ -172,8 +141,11 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing upstream JWT: %w", err))
 		}
 		r.Header.Set("Authorization", "Bearer "+jwt)
+		delete(r.Header, headerDPoP)
 	} else if !g.ForwardAuthorization {
+		// The DPoP proof goes with the token it was made for.
 		delete(r.Header, "Authorization")
+		delete(r.Header, headerDPoP)
 	}
 	return next.ServeHTTP(w, r)
 }

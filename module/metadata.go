@@ -25,6 +25,9 @@ type authServerMetadata struct {
 	AuthorizationResponseIssParameter      bool     `json:"authorization_response_iss_parameter_supported"`
 	// RegistrationEndpoint is there while registration is on (RFC 8414 2).
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// DPoPSigningAlgValuesSupported are the algorithms a DPoP proof may
+	// use (RFC 9449 5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // clientAuthMethods are the client authentication methods of the token,
@@ -81,6 +84,7 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 		IntrospectionEndpointAuthMethods:       clientAuthMethods,
 		AuthorizationResponseIssParameter:      true,
 		RegistrationEndpoint:                   registration,
+		DPoPSigningAlgValuesSupported:          oauth.DPoPSigningAlgs(),
 	})
 }
 

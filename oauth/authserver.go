@@ -108,6 +108,9 @@ type Introspection struct {
 	// Aud is the resource the access token was issued for (RFC 8707, RFC
 	// 7662 2.2); absent for none.
 	Aud string `json:"aud,omitempty"`
+	// Cnf names the DPoP key a bound access token is bound to (RFC 9449
+	// 6.2); nil for an unbound token.
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // Authorize validates an authorization request in a fixed order and, when
@@ -224,23 +227,35 @@ func (s *AuthServer) NeedsConsent(ctx context.Context, userID, clientID string, 
 	return false, nil
 }
 
-// Exchange redeems an authorization code for a token pair (RFC 6749 4.1.3,
+// TokenExtras are what a token request may add to its grant: the
+// resource parameter (RFC 8707 2.2), empty for none, and the thumbprint of
+// the key of the request's valid DPoP proof (RFC 9449 5), empty for none.
+type TokenExtras struct {
+	Resource string
+	DPoPKey  string
+}
+
+// Exchange is ExchangeFor with no extras.
+func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
+	return s.ExchangeFor(ctx, client, code, redirectURI, verifier, TokenExtras{})
+}
+
+// ExchangeFor redeems an authorization code for a token pair (RFC 6749 4.1.3,
 // RFC 7636 4.6) for an authenticated client. Every failure of the code
 // itself is invalid_grant and leaves the code unconsumed; a second exchange
 // of a consumed code revokes what the first one issued (RFC 6749 4.1.2).
-func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
-	return s.ExchangeFor(ctx, client, code, redirectURI, verifier, "")
-}
-
-// ExchangeFor is Exchange with the token request's resource parameter
-// (RFC 8707 2.2), empty for none: the access token is issued for it, or
-// for the authorization's only resource.
-func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redirectURI, verifier, resource string) (TokenResponse, *Error) {
+// The access token is issued for x.Resource, or for the authorization's
+// only resource; x.DPoPKey binds the pair (bindPair).
+func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redirectURI, verifier string, x TokenExtras) (TokenResponse, *Error) {
+	resource, dpopKey := x.Resource, x.DPoPKey
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
 	if !client.AllowsGrant(GrantTypeAuthorizationCode) {
 		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use authorization_code")
+	}
+	if oerr := checkDPoPRequired(client, dpopKey); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	if code == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("code is required")
@@ -258,6 +273,7 @@ func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redi
 		return TokenResponse{}, ErrServerError
 	}
 	pair.Audience = resource
+	bindPair(&pair, client, dpopKey, true)
 	var (
 		failure  *Error
 		audience string
@@ -312,31 +328,36 @@ func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redi
 	}
 	return TokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(dpopKey),
 		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 		RefreshToken: refresh,
 		Scope:        strings.Join(c.Scopes, " "),
 	}, nil
 }
 
-// Refresh rotates a refresh token (RFC 6749 6): the presented
+// Refresh is RefreshFor with no extras.
+func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
+	return s.RefreshFor(ctx, client, refreshToken, scope, TokenExtras{})
+}
+
+// RefreshFor rotates a refresh token (RFC 6749 6): the presented
 // token is consumed and a new pair returned, derived from it so that a retry
 // within RefreshGrace gets the same pair. A narrower scope gives a narrower
 // pair; a wider one is invalid_scope and consumes nothing. Presenting a
 // rotated token after the grace revokes the whole family (RFC 9700 4.14.2).
-func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
-	return s.RefreshFor(ctx, client, refreshToken, scope, "")
-}
-
-// RefreshFor is Refresh with the token request's resource parameter (RFC
-// 8707 2.2), empty for none: the new access token is issued for it, which
-// must be one of the grant's resources, or for the grant's only one.
-func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToken, scope, resource string) (TokenResponse, *Error) {
+// The new access token is issued for x.Resource, which must be one of the
+// grant's resources, or for the grant's only one; x.DPoPKey binds it, and
+// must be the key the family is bound to, if any (RFC 9449 5).
+func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToken, scope string, x TokenExtras) (TokenResponse, *Error) {
+	resource, dpopKey := x.Resource, x.DPoPKey
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
 	if !client.AllowsGrant(GrantTypeRefreshToken) {
 		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use refresh_token")
+	}
+	if oerr := checkDPoPRequired(client, dpopKey); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	if refreshToken == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("refresh_token is required")
@@ -374,6 +395,7 @@ func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToke
 		MaxFamilyAge: s.RefreshMaxAge,
 		Audience:     resource,
 	}
+	bindPair(&pair, client, dpopKey, false)
 	var (
 		failure  *Error
 		narrowed []string
@@ -384,6 +406,9 @@ func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToke
 		if g.ClientGeneration != client.generation {
 			// A family of an earlier client of the same id.
 			failure = badToken
+			return failure
+		}
+		if failure = checkFamilyKey(g, dpopKey); failure != nil {
 			return failure
 		}
 		for _, sc := range requested {
@@ -441,6 +466,11 @@ func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToke
 	if oerr := s.grantStoreError(ctx, err, failure, badToken, client, "refresh token", "refresh failed"); oerr != nil {
 		return TokenResponse{}, oerr
 	}
+	if rot.Replay && rot.AccessDPoPKey != dpopKey {
+		// Nothing was written: the retry is refused, the pair stays as
+		// the first rotation issued it.
+		return TokenResponse{}, errReplayKey
+	}
 	if rot.Replay {
 		// The same pair as the first time: no new token was issued.
 		s.logger().Debug("refresh token presented again within grace",
@@ -455,7 +485,7 @@ func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToke
 	}
 	return TokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(dpopKey),
 		ExpiresIn:    expiresIn,
 		RefreshToken: refresh,
 		Scope:        strings.Join(rot.Scopes, " "),
@@ -537,7 +567,8 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 		Sub:       sub,
 		Exp:       info.ExpiresAt.Unix(),
 		Iat:       info.IssuedAt.Unix(),
-		TokenType: "Bearer",
+		TokenType: tokenType(info.DPoPKey),
+		Cnf:       confirmation(info.DPoPKey),
 		Aud:       info.Audience,
 	}, nil
 }

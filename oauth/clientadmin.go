@@ -34,6 +34,8 @@ type ClientSpec struct {
 	PKCEOptional bool
 	// GrantTypes the client may use; empty means the default ones.
 	GrantTypes []string
+	// DPoPBoundAccessTokens: see StoredClient.
+	DPoPBoundAccessTokens bool
 }
 
 // ClientAdmin adds, changes and removes the stored clients of a config,
@@ -136,6 +138,8 @@ func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner s
 		Generation:   generation,
 		CreatedAt:    now,
 		UpdatedAt:    now,
+
+		DPoPBoundAccessTokens: spec.DPoPBoundAccessTokens,
 	}
 	if registration != nil {
 		rec.Source, rec.RegistrationTokenHash = SourceRegistration, registration
@@ -187,8 +191,8 @@ func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient, insert func
 }
 
 // Update replaces what spec says of the stored client id (its name,
-// redirect URIs, scopes, PKCE rule and grant types) and returns the client
-// as stored.
+// redirect URIs, scopes, PKCE rule, grant types and DPoP rule) and
+// returns the client as stored.
 // Whether it is public cannot change. New authorizations and refreshes
 // get at most the new scopes once the call returns.
 func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (StoredClient, error) {
@@ -218,6 +222,7 @@ func (a *ClientAdmin) update(ctx context.Context, owner, id string, spec ClientS
 	if rec.Name == "" {
 		rec.Name = rec.ID
 	}
+	rec.DPoPBoundAccessTokens = spec.DPoPBoundAccessTokens
 	rec.UpdatedAt = a.now()
 	if err := a.Store.UpdateClient(ctx, rec); err != nil {
 		return StoredClient{}, err

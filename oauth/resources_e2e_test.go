@@ -92,7 +92,7 @@ func TestResourceAudience(t *testing.T) {
 		if oerr != nil {
 			t.Fatal(oerr)
 		}
-		return e.srv.ExchangeFor(ctx, e.app, code, redirect, verifier, resource)
+		return e.srv.ExchangeFor(ctx, e.app, code, redirect, verifier, oauth.TokenExtras{Resource: resource})
 	}
 	for _, c := range []struct {
 		name      string
@@ -129,10 +129,10 @@ func TestResourceAudience(t *testing.T) {
 
 	// A refused exchange leaves the code for a good one.
 	code, _, _ := e.authorizeFor(t, chargersAPI)
-	if _, oerr := e.srv.ExchangeFor(ctx, e.app, code, redirect, verifier, energyAPI); oerr == nil {
+	if _, oerr := e.srv.ExchangeFor(ctx, e.app, code, redirect, verifier, oauth.TokenExtras{Resource: energyAPI}); oerr == nil {
 		t.Fatal("exchange for a resource not granted succeeded")
 	}
-	tr, oerr := e.srv.ExchangeFor(ctx, e.app, code, redirect, verifier, "")
+	tr, oerr := e.srv.ExchangeFor(ctx, e.app, code, redirect, verifier, oauth.TokenExtras{Resource: ""})
 	if oerr != nil {
 		t.Fatalf("the code was consumed by the refused exchange: %v", oerr)
 	}
@@ -142,13 +142,13 @@ func TestResourceAudience(t *testing.T) {
 	if oerr != nil {
 		t.Fatal(oerr)
 	}
-	if _, oerr := e.srv.RefreshFor(ctx, e.app, tr.RefreshToken, "", "https://api.example.com"); oerr == nil || oerr.Code != "invalid_target" {
+	if _, oerr := e.srv.RefreshFor(ctx, e.app, tr.RefreshToken, "", oauth.TokenExtras{Resource: "https://api.example.com"}); oerr == nil || oerr.Code != "invalid_target" {
 		t.Errorf("refresh for the issuer, not granted: %v", oerr)
 	}
-	if _, oerr := e.srv.RefreshFor(ctx, e.app, tr.RefreshToken, "", ""); oerr == nil || oerr.Code != "invalid_target" {
+	if _, oerr := e.srv.RefreshFor(ctx, e.app, tr.RefreshToken, "", oauth.TokenExtras{Resource: ""}); oerr == nil || oerr.Code != "invalid_target" {
 		t.Errorf("refresh of a grant of two resources naming none: %v", oerr)
 	}
-	next, oerr := e.srv.RefreshFor(ctx, e.app, tr.RefreshToken, "", energyAPI)
+	next, oerr := e.srv.RefreshFor(ctx, e.app, tr.RefreshToken, "", oauth.TokenExtras{Resource: energyAPI})
 	if oerr != nil {
 		t.Fatalf("refresh for energy (the refused refreshes must not consume the token): %v", oerr)
 	}
@@ -158,7 +158,7 @@ func TestResourceAudience(t *testing.T) {
 	// A grant of one resource keeps it on a refresh that names none,
 	// also with a narrower scope.
 	tr, _ = exchange(t, "", chargersAPI)
-	next, oerr = e.srv.RefreshFor(ctx, e.app, tr.RefreshToken, "chargers:read", "")
+	next, oerr = e.srv.RefreshFor(ctx, e.app, tr.RefreshToken, "chargers:read", oauth.TokenExtras{Resource: ""})
 	if oerr != nil || e.audienceOf(t, next.AccessToken) != chargersAPI {
 		t.Errorf("refresh of a one-resource grant: %v", oerr)
 	}
