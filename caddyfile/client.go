@@ -53,6 +53,8 @@ func parseClient(d *caddyfile.Dispenser, app *module.App) error {
 			if err == nil && c.PKCE != "optional" && c.PKCE != "required" {
 				err = d.Errf("client %q: pkce must be optional or required, not %q", c.ID, c.PKCE)
 			}
+		case "dpop":
+			c.DPoPBoundAccessTokens, err = parseDPoPRule(d, c.ID)
 		default:
 			return d.Errf("unrecognized client subdirective %q", opt)
 		}
@@ -62,4 +64,20 @@ func parseClient(d *caddyfile.Dispenser, app *module.App) error {
 	}
 	app.Clients = append(app.Clients, c)
 	return nil
+}
+
+// parseDPoPRule reads "dpop required" (the client's token requests must
+// carry a DPoP proof, RFC 9449 5.2) or "dpop optional", the default.
+func parseDPoPRule(d *caddyfile.Dispenser, clientID string) (bool, error) {
+	rule, err := oneArg(d)
+	if err != nil {
+		return false, err
+	}
+	switch rule {
+	case "required":
+		return true, nil
+	case "optional":
+		return false, nil
+	}
+	return false, d.Errf("client %q: dpop must be required or optional, not %q", clientID, rule)
 }

@@ -30,6 +30,7 @@ var endpointPaths = []struct{ option, path string }{
 	{"api_token", "/api-token"},
 	{"grants", "/oauth/grants"},
 	{"clients", ""}, // off unless given
+	{"registration", ""},
 	{"metadata", "/.well-known/oauth-authorization-server"},
 }
 
@@ -43,6 +44,7 @@ var endpointPaths = []struct{ option, path string }{
 //		api_token  <path>
 //		grants     <path>
 //		clients    <path>
+//		registration <path>
 //		consent_template <file>
 //	}]
 //
@@ -50,13 +52,17 @@ var endpointPaths = []struct{ option, path string }{
 // path (RFC 8414 3) is fixed. The grants endpoint also serves the paths one
 // segment below its own (<grants>/<client_id>), so no other endpoint may
 // sit there; likewise the clients endpoint, which is off unless its path
-// is given, and serves <clients>/<id> and <clients>/<id>/secret.
+// is given, and serves <clients>/<id> and <clients>/<id>/secret; and the
+// registration endpoint (RFC 7591), off unless its path is given, which
+// needs the global registration option and serves <registration>/<id>
+// (RFC 7592).
 // consent_template replaces the browser flow's
 // consent page (docs/reference.md) with an html/template file, parsed when
 // the config is provisioned.
 func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
-	if _, err := globalApp(h, "tokengate_endpoints"); err != nil {
+	app, err := globalApp(h, "tokengate_endpoints")
+	if err != nil {
 		return nil, err
 	}
 	if h.NextArg() {
@@ -72,6 +78,7 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		"grants":     &e.Grants,
 		"clients":    &e.Clients,
 	}
+	fields["registration"] = &e.Registration
 	seen := seenOptions{}
 	for h.NextBlock(0) {
 		opt := h.Val()
@@ -132,6 +139,12 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		if clients, on := paths["clients"]; on && strings.HasPrefix(path, clients+"/") {
 			return nil, h.Errf("%s path %s is under the clients path %s, which serves %s/<client_id>", ep.option, path, clients, clients)
 		}
+		if reg, on := paths["registration"]; on && strings.HasPrefix(path, reg+"/") {
+			return nil, h.Errf("%s path %s is under the registration path %s, which serves %s/<client_id>", ep.option, path, reg, reg)
+		}
+	}
+	if e.Registration != "" && app.Registration == nil {
+		return nil, h.Errf("the registration path %s needs the global option registration open, or registration token <initial access token>, in the tokengate block", e.Registration)
 	}
 	return e, nil
 }

@@ -26,6 +26,9 @@ type clientObject struct {
 	// Owner is the user who registered the client through the clients
 	// endpoint; absent for every other client.
 	Owner string `json:"owner,omitempty"`
+	// DPoPBoundAccessTokens is present, true, for a client whose token
+	// requests must carry a DPoP proof (RFC 9449 5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 func newClientObject(l oauth.ListedClient) clientObject {
@@ -39,6 +42,8 @@ func newClientObject(l oauth.ListedClient) clientObject {
 		PKCE:         "required",
 		GrantTypes:   append([]string{}, c.GrantTypes...),
 		Source:       string(c.Source),
+
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 	}
 	if len(o.GrantTypes) == 0 {
 		o.GrantTypes = oauth.DefaultGrantTypes()
@@ -65,6 +70,8 @@ type clientBody struct {
 	PKCE         *string  `json:"pkce"`
 	// GrantTypes default to authorization_code and refresh_token.
 	GrantTypes []string `json:"grant_types"`
+	// DPoPBoundAccessTokens absent is false, also in a PUT.
+	DPoPBoundAccessTokens *bool `json:"dpop_bound_access_tokens"`
 }
 
 // clientUpdateBody is the body of PUT /tokengate/clients/<id>. It may be
@@ -265,6 +272,7 @@ func (a *App) fillClientSpec(spec *oauth.ClientSpec, body clientBody) error {
 	}
 	spec.Name, spec.RedirectURIs, spec.PKCEOptional = *body.Name, body.RedirectURIs, pkce == "optional"
 	spec.GrantTypes = dedupe(body.GrantTypes)
+	spec.DPoPBoundAccessTokens = body.DPoPBoundAccessTokens != nil && *body.DPoPBoundAccessTokens
 	spec.Scopes = dedupe(body.Scopes)
 	if len(spec.Scopes) == 0 {
 		for _, s := range a.Scopes {

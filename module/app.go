@@ -56,6 +56,10 @@ type App struct {
 	MaxClientsPerUser int `json:"max_clients_per_user,omitempty"`
 	// Cache bounds the validation cache.
 	Cache *CacheConfig `json:"cache,omitempty"`
+	// Registration turns on dynamic client registration (RFC 7591) at the
+	// registration path of tokengate_endpoints: open to anyone, or for
+	// callers that hold an initial access token. Default: off.
+	Registration *RegistrationConfig `json:"registration,omitempty"`
 
 	// Built in Provision from the config alone.
 	ctx       caddy.Context
@@ -66,6 +70,12 @@ type App struct {
 	clients   oauth.ClientRegistry // the static clients
 	logger    *zap.Logger
 	startWait time.Duration
+	// resources are those the guards of this config name (RFC 9728),
+	// added as they provision.
+	resources *resourceRegistry
+	// registrationTokenHash is the SHA-256 of the initial access token
+	// registration asks for; nil when registration is open or off.
+	registrationTokenHash []byte
 
 	// Built in Start on the open store. Handlers read the fields below only
 	// once started is done, which orders Start's writes before their reads;
@@ -103,6 +113,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.started = newStartSignal()
 	a.startWait = startWait
+	a.resources = new(resourceRegistry)
 	a.audit = auditLog{logger: a.logger.Named(auditLoggerName)}
 	// The registry is the config's own, in memory: registering is no
 	// side effect outside this config.
@@ -140,6 +151,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 	}
 
+	if a.registrationTokenHash, err = a.resolveRegistrationToken(repl); err != nil {
+		return err
+	}
 	if a.db, err = a.resolveDatabase(repl); err != nil {
 		return err
 	}

@@ -21,7 +21,8 @@ func (e *Endpoints) serveAuthorizeJSON(w http.ResponseWriter, r *http.Request) e
 	if !ok {
 		return nil
 	}
-	p, err := parseJSONParams(body)
+	// resource may be an array: RFC 8707 2 lets it be given more than once.
+	p, resources, err := parseJSONParamsWithList(body, "resource")
 	if err != nil {
 		return writeParamsError(w, err)
 	}
@@ -34,6 +35,7 @@ func (e *Endpoints) serveAuthorizeJSON(w http.ResponseWriter, r *http.Request) e
 		CodeChallenge:       p["code_challenge"],
 		CodeChallengeMethod: p["code_challenge_method"],
 		UserID:              userID,
+		Resources:           resources,
 	}
 	code, oerr, redirectable := e.app.auth.Authorize(r.Context(), req)
 	if oerr == nil {

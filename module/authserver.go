@@ -35,6 +35,8 @@ func (a *App) newClientRegistry(repl *caddy.Replacer) (oauth.ClientRegistry, err
 			Scopes:       allowed,
 			PKCEOptional: c.PKCE == "optional",
 			GrantTypes:   c.GrantTypes,
+
+			DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("client %q: %w", c.ID, err)
@@ -66,5 +68,6 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 		Audit:         a.audit,
 		UserGrants:    state.store,
 		ClientTokens:  state.store,
+		KnownResource: a.knownResource,
 	}
 }

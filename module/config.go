@@ -72,6 +72,11 @@ type ClientConfig struct {
 	// urn:ietf:params:oauth:grant-type:device_code. Default:
 	// authorization_code and refresh_token.
 	GrantTypes []string `json:"grant_types,omitempty"`
+	// DPoPBoundAccessTokens makes the token endpoint refuse the client's
+	// requests without a DPoP proof (RFC 9449 5.2), so that all its access
+	// tokens are bound to its key. Default: false, a proof is optional
+	// and binds the tokens of the request that carries it.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // CacheConfig bounds the in-memory cache of validated tokens.
@@ -95,4 +100,15 @@ type UpstreamJWT struct {
 	Audience string `json:"audience,omitempty"`
 	// Claims are extra string claims, such as role=authenticated.
 	Claims map[string]string `json:"claims,omitempty"`
+}
+
+// RegistrationConfig says who may register a client dynamically (RFC
+// 7591 3): anyone, with Open, or whoever presents InitialAccessToken as a
+// bearer token (RFC 7591 1.2). Exactly one of the two is set.
+type RegistrationConfig struct {
+	// Open lets anyone register a client.
+	Open bool `json:"open,omitempty"`
+	// InitialAccessToken is the bearer token a registration request must
+	// carry. Placeholders such as {env.X} and {file.X} are expanded.
+	InitialAccessToken string `json:"initial_access_token,omitempty"`
 }

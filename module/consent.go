@@ -26,6 +26,9 @@ type pageParams struct {
 	ClientID, RedirectURI, ResponseType, Scope, State string
 	CodeChallenge, CodeChallengeMethod                string
 	repeated                                          string
+	// Resources are the resource indicators (RFC 8707 2), the one
+	// parameter that may be given more than once.
+	Resources []string
 }
 
 // readPageParams takes the request parameters from v (the query string of
@@ -43,6 +46,7 @@ func readPageParams(v url.Values) pageParams {
 			*fields[i] = vals[0]
 		}
 	}
+	p.Resources = v["resource"]
 	return p
 }
 
@@ -73,6 +77,7 @@ func (p pageParams) request(user string) oauth.AuthorizeRequest {
 		CodeChallenge:       p.CodeChallenge,
 		CodeChallengeMethod: p.CodeChallengeMethod,
 		UserID:              user,
+		Resources:           p.Resources,
 	}
 }
 

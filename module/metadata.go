@@ -23,6 +23,11 @@ type authServerMetadata struct {
 	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethods       []string `json:"introspection_endpoint_auth_methods_supported"`
 	AuthorizationResponseIssParameter      bool     `json:"authorization_response_iss_parameter_supported"`
+	// RegistrationEndpoint is there while registration is on (RFC 8414 2).
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// DPoPSigningAlgValuesSupported are the algorithms a DPoP proof may
+	// use (RFC 9449 5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // clientAuthMethods are the client authentication methods of the token,
@@ -60,6 +65,10 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 	for _, s := range e.app.Scopes {
 		scopes = append(scopes, s.Name)
 	}
+	registration := ""
+	if e.Registration != "" {
+		registration = base + e.Registration
+	}
 	return writeJSON(w, http.StatusOK, authServerMetadata{
 		Issuer:                                 e.app.Issuer,
 		AuthorizationEndpoint:                  base + e.Authorize,
@@ -74,6 +83,8 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 		RevocationEndpointAuthMethodsSupported: clientAuthMethods,
 		IntrospectionEndpointAuthMethods:       clientAuthMethods,
 		AuthorizationResponseIssParameter:      true,
+		RegistrationEndpoint:                   registration,
+		DPoPSigningAlgValuesSupported:          oauth.DPoPSigningAlgs(),
 	})
 }
 

@@ -20,6 +20,8 @@ type selfClientBody struct {
 	Public       *bool    `json:"public"`
 	PKCE         *string  `json:"pkce"`
 	GrantTypes   []string `json:"grant_types"`
+
+	DPoPBoundAccessTokens *bool `json:"dpop_bound_access_tokens"`
 }
 
 // serveSelfClients is the clients endpoint (docs/reference.md), where a
@@ -84,7 +86,7 @@ func (e *Endpoints) serveSelfClients(w http.ResponseWriter, r *http.Request) err
 		}
 		spec := oauth.ClientSpec{Public: b.Public != nil && *b.Public}
 		fields := clientBody{Name: b.Name, RedirectURIs: b.RedirectURIs, Scopes: b.Scopes, Public: b.Public, PKCE: b.PKCE,
-			GrantTypes: b.GrantTypes}
+			GrantTypes: b.GrantTypes, DPoPBoundAccessTokens: b.DPoPBoundAccessTokens}
 		if err := app.fillClientSpec(&spec, fields); err != nil {
 			return writeClientError(w, http.StatusBadRequest, err.Error())
 		}

@@ -36,6 +36,9 @@ func (a *App) Validate() error {
 	if a.MaxClientsPerUser < 0 {
 		return fmt.Errorf("tokengate: max_clients_per_user must be positive, got %d", a.MaxClientsPerUser)
 	}
+	if r := a.Registration; r != nil && r.Open == (r.InitialAccessToken != "") {
+		return fmt.Errorf("tokengate: registration is either open or needs an initial access token, not both or neither")
+	}
 	if a.Users != nil && a.Users.JWTSecret == "" && a.Users.JWKSURL == "" {
 		return fmt.Errorf("tokengate: users needs jwt_secret or jwks_url")
 	}

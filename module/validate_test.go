@@ -61,6 +61,10 @@ func TestValidate(t *testing.T) {
 		{"authorization_code needs a redirect_uri", func(a *App) {
 			a.Clients[0].GrantTypes, a.Clients[0].RedirectURIs = []string{"client_credentials", "authorization_code"}, nil
 		}, `client "home-app" has no redirect_uri`},
+		{"registration open ok", func(a *App) { a.Registration = &RegistrationConfig{Open: true} }, ""},
+		{"registration with a token ok", func(a *App) { a.Registration = &RegistrationConfig{InitialAccessToken: "{env.T}"} }, ""},
+		{"registration open and with a token", func(a *App) { a.Registration = &RegistrationConfig{Open: true, InitialAccessToken: "t"} }, "registration is either open or needs an initial access token"},
+		{"registration neither open nor with a token", func(a *App) { a.Registration = &RegistrationConfig{} }, "registration is either open or needs an initial access token"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

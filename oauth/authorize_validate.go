@@ -60,6 +60,9 @@ func (s *AuthServer) ValidateAuthorize(ctx context.Context, r AuthorizeRequest) 
 	case r.CodeChallengeMethod != PKCEMethodS256:
 		return c, nil, ErrInvalidRequest.WithDescription("code_challenge_method must be S256"), true
 	}
+	if _, rerr := s.checkResources(r.Resources); rerr != nil {
+		return c, nil, rerr, true
+	}
 	return c, scopes, nil, false
 }
 

@@ -56,6 +56,10 @@ type AuthServer struct {
 	// ClientTokens keeps the tokens of the client_credentials grant
 	// (clientcredentials.go); without it that grant fails.
 	ClientTokens ClientTokenStore
+	// KnownResource reports whether a resource indicator (RFC 8707) names
+	// a resource this server issues tokens for; nil means none does, and
+	// every resource parameter is invalid_target.
+	KnownResource func(resource string) bool
 
 	// AccessTokenFormat is the form of the access tokens issued; with
 	// AccessTokenJWT they are signed under JWTAccess (RFC 9068).
@@ -108,6 +112,12 @@ type Introspection struct {
 	Exp       int64  `json:"exp,omitempty"`
 	Iat       int64  `json:"iat,omitempty"`
 	TokenType string `json:"token_type,omitempty"`
+	// Aud is the resource the access token was issued for (RFC 8707, RFC
+	// 7662 2.2); absent for none.
+	Aud string `json:"aud,omitempty"`
+	// Cnf names the DPoP key a bound access token is bound to (RFC 9449
+	// 6.2); nil for an unbound token.
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // Authorize validates an authorization request in a fixed order and, when
@@ -119,6 +129,7 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 	if err != nil {
 		return "", err, redirectable
 	}
+	r.Resources, _ = s.checkResources(r.Resources)
 	if r.UserID == "" {
 		return "", ErrAccessDenied.WithDescription("no user"), true
 	}
@@ -223,16 +234,35 @@ func (s *AuthServer) NeedsConsent(ctx context.Context, userID, clientID string, 
 	return false, nil
 }
 
-// Exchange redeems an authorization code for a token pair (RFC 6749 4.1.3,
+// TokenExtras are what a token request may add to its grant: the
+// resource parameter (RFC 8707 2.2), empty for none, and the thumbprint of
+// the key of the request's valid DPoP proof (RFC 9449 5), empty for none.
+type TokenExtras struct {
+	Resource string
+	DPoPKey  string
+}
+
+// Exchange is ExchangeFor with no extras.
+func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
+	return s.ExchangeFor(ctx, client, code, redirectURI, verifier, TokenExtras{})
+}
+
+// ExchangeFor redeems an authorization code for a token pair (RFC 6749 4.1.3,
 // RFC 7636 4.6) for an authenticated client. Every failure of the code
 // itself is invalid_grant and leaves the code unconsumed; a second exchange
 // of a consumed code revokes what the first one issued (RFC 6749 4.1.2).
-func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
+// The access token is issued for x.Resource, or for the authorization's
+// only resource; x.DPoPKey binds the pair (bindPair).
+func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redirectURI, verifier string, x TokenExtras) (TokenResponse, *Error) {
+	resource, dpopKey := x.Resource, x.DPoPKey
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
 	if !client.AllowsGrant(GrantTypeAuthorizationCode) {
 		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use authorization_code")
+	}
+	if oerr := checkDPoPRequired(client, dpopKey); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	if code == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("code is required")
@@ -241,17 +271,25 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	if k, err := ParseToken(code); err != nil || k != KindCode {
 		return TokenResponse{}, badCode
 	}
+	if oerr := s.checkTokenResource(resource); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	now := s.now()
 	access, refresh, pair, genErr := s.randomPair(now)
 	if genErr != nil {
 		return TokenResponse{}, ErrServerError
 	}
+	pair.Audience = resource
+	bindPair(&pair, client, dpopKey, true)
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	if oerr := s.readyToSign(ctx); oerr != nil {
 		return TokenResponse{}, oerr
 	}
-	var failure *Error
+	var (
+		failure  *Error
+		audience string
+	)
 	check := func(c Code) error {
 		switch {
 		case c.ClientID != client.ID || c.ClientGeneration != client.generation:
@@ -269,12 +307,24 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 		case c.Challenge != "" && !VerifyPKCE(c.Challenge, verifier):
 			failure = ErrInvalidGrant.WithDescription("code_verifier does not match the code_challenge")
 		default:
-			return nil
+			var oerr *Error
+			if audience, oerr = audienceFor(c.Resources, resource); oerr != nil {
+				failure = oerr
+			} else if audience != pair.Audience {
+				failure = errAudienceChosen
+			} else {
+				return nil
+			}
 		}
 		return failure
 	}
 	start := time.Now()
 	c, err := s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
+	if errors.Is(err, errAudienceChosen) {
+		// Nothing was consumed: once more, for the grant's resource.
+		pair.Audience = audience
+		c, err = s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
+	}
 	timeStoreCall(s.metrics(), OpExchange, start)
 	if oerr := s.grantStoreError(ctx, err, failure, badCode, client, "authorization code", "code exchange failed"); oerr != nil {
 		return TokenResponse{}, oerr
@@ -296,24 +346,36 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	}
 	return TokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(dpopKey),
 		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 		RefreshToken: refresh,
 		Scope:        strings.Join(c.Scopes, " "),
 	}, nil
 }
 
-// Refresh rotates a refresh token (RFC 6749 6): the presented
+// Refresh is RefreshFor with no extras.
+func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
+	return s.RefreshFor(ctx, client, refreshToken, scope, TokenExtras{})
+}
+
+// RefreshFor rotates a refresh token (RFC 6749 6): the presented
 // token is consumed and a new pair returned, derived from it so that a retry
 // within RefreshGrace gets the same pair. A narrower scope gives a narrower
 // pair; a wider one is invalid_scope and consumes nothing. Presenting a
 // rotated token after the grace revokes the whole family (RFC 9700 4.14.2).
-func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
+// The new access token is issued for x.Resource, which must be one of the
+// grant's resources, or for the grant's only one; x.DPoPKey binds it, and
+// must be the key the family is bound to, if any (RFC 9449 5).
+func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToken, scope string, x TokenExtras) (TokenResponse, *Error) {
+	resource, dpopKey := x.Resource, x.DPoPKey
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
 	if !client.AllowsGrant(GrantTypeRefreshToken) {
 		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use refresh_token")
+	}
+	if oerr := checkDPoPRequired(client, dpopKey); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	if refreshToken == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("refresh_token is required")
@@ -324,6 +386,9 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	}
 	if tooManyScopes(scope) {
 		return TokenResponse{}, errTooManyScopes
+	}
+	if oerr := s.checkTokenResource(resource); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	var requested []string
 	for _, sc := range strings.Split(scope, " ") {
@@ -352,10 +417,13 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		IssuedAt:     now,
 		Scopes:       requested,
 		MaxFamilyAge: s.RefreshMaxAge,
+		Audience:     resource,
 	}
+	bindPair(&pair, client, dpopKey, false)
 	var (
 		failure  *Error
 		narrowed []string
+		audience string
 		authTime time.Time
 	)
 	check := func(g RefreshGrant) error {
@@ -363,6 +431,9 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		if g.ClientGeneration != client.generation {
 			// A family of an earlier client of the same id.
 			failure = badToken
+			return failure
+		}
+		if failure = checkFamilyKey(g, dpopKey); failure != nil {
 			return failure
 		}
 		for _, sc := range requested {
@@ -379,6 +450,15 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 			failure = badToken
 			return failure
 		}
+		var oerr *Error
+		if audience, oerr = audienceFor(g.Resources, resource); oerr != nil {
+			failure = oerr
+			return failure
+		}
+		if audience != pair.Audience {
+			failure = errAudienceChosen
+			return failure
+		}
 		if len(requested) == 0 && !client.mayRequestAll(g.Scopes) {
 			// The client's scopes were narrowed since the grant: the new
 			// pair gets what is left of it.
@@ -393,14 +473,28 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	}
 	start := time.Now()
 	rot, err := s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
-	if errors.Is(err, errScopesNarrowed) {
-		// Nothing was consumed: ask again for what is left, explicitly.
-		requested, pair.Scopes = narrowed, narrowed
+	// Nothing was consumed when the check asks for another pair: what is
+	// left of the scopes, explicitly, or the grant's audience. Each is
+	// settled once, so three tries are enough.
+	for range 2 {
+		switch {
+		case errors.Is(err, errScopesNarrowed):
+			requested, pair.Scopes = narrowed, narrowed
+		case errors.Is(err, errAudienceChosen):
+			pair.Audience = audience
+		default:
+			continue
+		}
 		rot, err = s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
 	}
 	timeStoreCall(s.metrics(), OpRefresh, start)
 	if oerr := s.grantStoreError(ctx, err, failure, badToken, client, "refresh token", "refresh failed"); oerr != nil {
 		return TokenResponse{}, oerr
+	}
+	if rot.Replay && rot.AccessDPoPKey != dpopKey {
+		// Nothing was written: the retry is refused, the pair stays as
+		// the first rotation issued it.
+		return TokenResponse{}, errReplayKey
 	}
 	if rot.Replay {
 		// The same pair as the first time: no new token was issued.
@@ -418,7 +512,7 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	// claims as the first answer did.
 	access, oerr := s.accessTokenText(ctx, issuedAccessToken{
 		id: access, userID: rot.UserID, clientID: client.ID, scopes: rot.Scopes,
-		audience: rot.AccessAudience, dpopKey: pair.AccessDPoPKey,
+		audience: rot.AccessAudience, dpopKey: rot.AccessDPoPKey,
 		issuedAt: rot.AccessIssuedAt, expiresAt: rot.AccessExpiresAt, authTime: authTime,
 	})
 	if oerr != nil {
@@ -426,7 +520,7 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	}
 	return TokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(dpopKey),
 		ExpiresIn:    expiresIn,
 		RefreshToken: refresh,
 		Scope:        strings.Join(rot.Scopes, " "),
@@ -508,7 +602,9 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 		Sub:       sub,
 		Exp:       info.ExpiresAt.Unix(),
 		Iat:       info.IssuedAt.Unix(),
-		TokenType: "Bearer",
+		TokenType: tokenType(info.DPoPKey),
+		Cnf:       confirmation(info.DPoPKey),
+		Aud:       info.Audience,
 	}, nil
 }
 

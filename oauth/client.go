@@ -28,6 +28,10 @@ type Client struct {
 	// GrantTypes the client may use (RFC 7591 2); empty means the default
 	// ones, authorization_code and refresh_token. See AllowsGrant.
 	GrantTypes []string
+	// DPoPBoundAccessTokens makes the token endpoint refuse the client's
+	// requests that carry no DPoP proof (RFC 9449 5.2), so that every
+	// access token it gets is bound to a key.
+	DPoPBoundAccessTokens bool
 	// Source says where the client is defined: SourceConfig for a client
 	// of the config, or that of a stored client.
 	Source ClientSource
@@ -52,6 +56,8 @@ type ClientOptions struct {
 	// GrantTypes the client may use; default: authorization_code and
 	// refresh_token.
 	GrantTypes []string
+	// DPoPBoundAccessTokens: see Client.
+	DPoPBoundAccessTokens bool
 }
 
 // NewClient builds a client, hashing a plain secret at once so that only the
@@ -68,6 +74,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 		PKCERequired: !o.PKCEOptional,
 		GrantTypes:   grantTypesOrDefault(o.GrantTypes),
 		Source:       SourceConfig,
+
+		DPoPBoundAccessTokens: o.DPoPBoundAccessTokens,
 	}
 	if c.Name == "" {
 		c.Name = o.ID

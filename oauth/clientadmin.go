@@ -34,6 +34,8 @@ type ClientSpec struct {
 	PKCEOptional bool
 	// GrantTypes the client may use; empty means the default ones.
 	GrantTypes []string
+	// DPoPBoundAccessTokens: see StoredClient.
+	DPoPBoundAccessTokens bool
 }
 
 // ClientAdmin adds, changes and removes the stored clients of a config,
@@ -63,7 +65,7 @@ type ClientAdmin struct {
 // Create adds a stored client and returns it with its secret, which is
 // shown only now ("" for a public client).
 func (a *ClientAdmin) Create(ctx context.Context, spec ClientSpec) (StoredClient, string, error) {
-	return a.createClient(ctx, spec, "", 0)
+	return a.createClient(ctx, spec, "", 0, nil)
 }
 
 // CreateOwned adds a stored client of the user owner, with a generated
@@ -74,7 +76,7 @@ func (a *ClientAdmin) CreateOwned(ctx context.Context, owner string, limit int, 
 		return StoredClient{}, "", errors.New("oauth: no store of owned clients")
 	}
 	spec.ID = ""
-	return a.createClient(ctx, spec, owner, limit)
+	return a.createClient(ctx, spec, owner, limit, nil)
 }
 
 // ListOwned returns the stored clients of the user owner, sorted by id.
@@ -112,8 +114,10 @@ func (a *ClientAdmin) ownedClient(ctx context.Context, owner, id string) (Stored
 }
 
 // createClient is Create, for the user owner when owner is set, who may
-// have at most limit clients.
-func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner string, limit int) (StoredClient, string, error) {
+// have at most limit clients; with a registration token hash, the client
+// registered itself (RFC 7591). A client without a name is named by its
+// id.
+func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner string, limit int, registration []byte) (StoredClient, string, error) {
 	if a.Clients.Static[spec.ID] != nil {
 		return StoredClient{}, "", ErrStaticClient
 	}
@@ -134,6 +138,11 @@ func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner s
 		Generation:   generation,
 		CreatedAt:    now,
 		UpdatedAt:    now,
+
+		DPoPBoundAccessTokens: spec.DPoPBoundAccessTokens,
+	}
+	if registration != nil {
+		rec.Source, rec.RegistrationTokenHash = SourceRegistration, registration
 	}
 	var secret string
 	if !spec.Public {
@@ -161,12 +170,16 @@ func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient, insert func
 	if rec.ID != "" {
 		return insert(ctx, *rec)
 	}
+	unnamed := rec.Name == ""
 	for range 3 {
 		id, err := randomHex(12)
 		if err != nil {
 			return err
 		}
 		rec.ID = "c_" + id
+		if unnamed {
+			rec.Name = rec.ID
+		}
 		if a.Clients.Static[rec.ID] != nil {
 			continue
 		}
@@ -178,8 +191,8 @@ func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient, insert func
 }
 
 // Update replaces what spec says of the stored client id (its name,
-// redirect URIs, scopes, PKCE rule and grant types) and returns the client
-// as stored.
+// redirect URIs, scopes, PKCE rule, grant types and DPoP rule) and
+// returns the client as stored.
 // Whether it is public cannot change. New authorizations and refreshes
 // get at most the new scopes once the call returns.
 func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (StoredClient, error) {
@@ -206,6 +219,10 @@ func (a *ClientAdmin) update(ctx context.Context, owner, id string, spec ClientS
 	rec.Scopes = slices.Clone(spec.Scopes)
 	rec.PKCERequired = !spec.PKCEOptional
 	rec.GrantTypes = grantTypesOrDefault(spec.GrantTypes)
+	if rec.Name == "" {
+		rec.Name = rec.ID
+	}
+	rec.DPoPBoundAccessTokens = spec.DPoPBoundAccessTokens
 	rec.UpdatedAt = a.now()
 	if err := a.Store.UpdateClient(ctx, rec); err != nil {
 		return StoredClient{}, err

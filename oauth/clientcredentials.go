@@ -25,6 +25,9 @@ type ClientToken struct {
 	Scopes    []string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// DPoPKey is the thumbprint of the DPoP key the token is bound to
+	// (RFC 9449 5); empty for an unbound token.
+	DPoPKey string
 }
 
 // ClientTokenStore keeps the tokens clients hold for themselves.
@@ -56,6 +59,13 @@ var userScopes = []string{"openid", "profile", "email", "offline_access"}
 // may ask for, in declared order, the OpenID Connect scopes left out; a
 // scope it may not ask for, or one of those, is invalid_scope.
 func (s *AuthServer) ClientCredentials(ctx context.Context, client *Client, scope string) (TokenResponse, *Error) {
+	return s.ClientCredentialsDPoP(ctx, client, scope, "")
+}
+
+// ClientCredentialsDPoP is ClientCredentials for a request whose valid
+// DPoP proof has the key with thumbprint dpopKey ("" for none), which
+// binds the token (RFC 9449 5).
+func (s *AuthServer) ClientCredentialsDPoP(ctx context.Context, client *Client, scope, dpopKey string) (TokenResponse, *Error) {
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
@@ -64,6 +74,9 @@ func (s *AuthServer) ClientCredentials(ctx context.Context, client *Client, scop
 	}
 	if !client.AllowsGrant(GrantTypeClientCredentials) {
 		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use client_credentials")
+	}
+	if oerr := checkDPoPRequired(client, dpopKey); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	scopes, oerr := s.clientCredentialsScopes(client, scope)
 	if oerr != nil {
@@ -96,6 +109,7 @@ func (s *AuthServer) ClientCredentials(ctx context.Context, client *Client, scop
 		Scopes:           scopes,
 		IssuedAt:         now,
 		ExpiresAt:        expires,
+		DPoPKey:          dpopKey,
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -107,7 +121,7 @@ func (s *AuthServer) ClientCredentials(ctx context.Context, client *Client, scop
 	}
 	// RFC 9068 2.2: sub is the client, which the token stands for.
 	text, oerr = s.accessTokenText(ctx, issuedAccessToken{id: text, clientID: client.ID, scopes: scopes,
-		issuedAt: now, expiresAt: expires})
+		dpopKey: dpopKey, issuedAt: now, expiresAt: expires})
 	if oerr != nil {
 		return TokenResponse{}, oerr
 	}
@@ -115,7 +129,7 @@ func (s *AuthServer) ClientCredentials(ctx context.Context, client *Client, scop
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, ClientID: client.ID, Grant: GrantClientCredentials, Scopes: scopes})
 	return TokenResponse{
 		AccessToken: text,
-		TokenType:   "Bearer",
+		TokenType:   tokenType(dpopKey),
 		ExpiresIn:   int64(expires.Sub(now).Round(time.Second) / time.Second),
 		Scope:       strings.Join(scopes, " "),
 	}, nil

@@ -116,6 +116,8 @@ func (r StoredClient) Client() *Client {
 		GrantTypes:   grantTypesOrDefault(r.GrantTypes),
 		Source:       source,
 		generation:   r.Generation,
+
+		DPoPBoundAccessTokens: r.DPoPBoundAccessTokens,
 	}
 }
 

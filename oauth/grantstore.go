@@ -144,6 +144,9 @@ type Rotation struct {
 	// access token as the first answer did.
 	AccessIssuedAt time.Time
 	AccessAudience string
+	// AccessDPoPKey is the key the stored access token is bound to; on a
+	// replay, that of the first rotation.
+	AccessDPoPKey string
 }
 
 // TokenInfo is a stored access or refresh token, for introspection.

@@ -23,6 +23,10 @@ const (
 	// keeps an opaque access token, so revocation works alike for both.
 	// The id alone is never a bearer token.
 	KindJWTID Kind = 'j'
+	// KindRegistration is a registered client's registration access
+	// token (RFC 7592 3), prefix tgx_, presented only to the client
+	// configuration endpoint.
+	KindRegistration Kind = 'x'
 )
 
 // String returns the kind's name, as logs show it. The guard's
@@ -40,6 +44,8 @@ func (k Kind) String() string {
 		return "code"
 	case KindJWTID:
 		return "jwt_id"
+	case KindRegistration:
+		return "registration"
 	}
 	return "unknown"
 }
@@ -107,7 +113,7 @@ func ParseToken(text string) (Kind, error) {
 	}
 	k := Kind(text[2])
 	switch k {
-	case KindAccess, KindRefresh, KindPersonal, KindCode, KindJWTID:
+	case KindAccess, KindRefresh, KindPersonal, KindCode, KindJWTID, KindRegistration:
 	default:
 		return 0, ErrMalformedToken
 	}

@@ -69,7 +69,7 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 			var accessScopes string
 			var accessIssued, accessExpires timeColumn
 			err := tx.QueryRowContext(ctx, t.grants.replayedAccess, pair.Access.Hash[:], g.FamilyID).
-				Scan(&accessScopes, &accessIssued, &accessExpires, &rot.AccessAudience)
+				Scan(&accessScopes, &accessIssued, &accessExpires, &rot.AccessAudience, &rot.AccessDPoPKey)
 			if errors.Is(err, sql.ErrNoRows) {
 				return oauth.ErrNotFound
 			}
@@ -94,7 +94,7 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 			rot.Scopes = g.Scopes
 		}
 		rot.AccessIssuedAt, rot.AccessExpiresAt = storedTime(pair.IssuedAt), storedTime(pair.Access.ExpiresAt)
-		rot.AccessAudience = pair.Audience
+		rot.AccessAudience, rot.AccessDPoPKey = pair.Audience, pair.AccessDPoPKey
 		pair.Refresh.ExpiresAt = pair.RefreshExpiry(g.FamilyCreatedAt)
 		return t.insertPair(ctx, tx, g.FamilyID, g.ClientID, g.UserID, rot.Scopes, pair)
 	})
