@@ -35,7 +35,7 @@ func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 	case grant == "refresh_token":
 		resp, oerr = e.app.auth.RefreshFor(r.Context(), client, p["refresh_token"], p["scope"], extras)
 	case grant == oauth.GrantTypeClientCredentials:
-		resp, oerr = e.app.auth.ClientCredentialsDPoP(r.Context(), client, p["scope"], jkt)
+		resp, oerr = e.app.auth.ClientCredentialsFor(r.Context(), client, p["scope"], extras)
 	default:
 		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code, refresh_token or client_credentials")
 	}
