@@ -45,6 +45,8 @@ func parseClient(d *caddyfile.Dispenser, app *module.App) error {
 			c.RedirectURIs = append(c.RedirectURIs, uris...)
 		case "scopes":
 			c.Scopes, err = someArgs(d)
+		case "grant_types":
+			c.GrantTypes, err = someArgs(d)
 		case "pkce":
 			c.PKCE, err = oneArg(d)
 			if err == nil && c.PKCE != "optional" && c.PKCE != "required" {

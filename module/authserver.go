@@ -34,6 +34,7 @@ func (a *App) newClientRegistry(repl *caddy.Replacer) (oauth.ClientRegistry, err
 			RedirectURIs: c.RedirectURIs,
 			Scopes:       allowed,
 			PKCEOptional: c.PKCE == "optional",
+			GrantTypes:   c.GrantTypes,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("client %q: %w", c.ID, err)

@@ -66,6 +66,10 @@ type ClientConfig struct {
 	// PKCE is "required" (the default) or "optional"; optional is allowed
 	// for confidential clients only.
 	PKCE string `json:"pkce,omitempty"`
+	// GrantTypes the client may use, such as
+	// urn:ietf:params:oauth:grant-type:device_code for the device grant.
+	// Default: authorization_code and refresh_token.
+	GrantTypes []string `json:"grant_types,omitempty"`
 }
 
 // CacheConfig bounds the in-memory cache of validated tokens.

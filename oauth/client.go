@@ -31,6 +31,9 @@ type Client struct {
 	// generation is a stored client's StoredClient.Generation; empty for
 	// a client of the config.
 	generation string
+	// grantTypes are the grant types the client may use; empty means the
+	// default (AllowsGrant).
+	grantTypes []string
 }
 
 // ClientOptions describe a client to NewClient.
@@ -46,6 +49,9 @@ type ClientOptions struct {
 	Scopes       []string
 	// PKCEOptional lets a confidential client leave PKCE out.
 	PKCEOptional bool
+	// GrantTypes the client may use; empty means the default
+	// (AllowsGrant).
+	GrantTypes []string
 }
 
 // NewClient builds a client, hashing a plain secret at once so that only the
@@ -61,6 +67,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		Scopes:       o.Scopes,
 		PKCERequired: !o.PKCEOptional,
 		Source:       SourceConfig,
+		grantTypes:   o.GrantTypes,
 	}
 	if c.Name == "" {
 		c.Name = o.ID

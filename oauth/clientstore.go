@@ -118,6 +118,7 @@ func (r StoredClient) Client() *Client {
 		PKCERequired: r.PKCERequired,
 		Source:       source,
 		generation:   r.Generation,
+		grantTypes:   r.GrantTypes,
 	}
 }
 
