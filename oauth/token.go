@@ -18,6 +18,7 @@ const (
 	KindRefresh  Kind = 'r' // OAuth refresh token, prefix tgr_
 	KindPersonal Kind = 'p' // personal API token, prefix tgp_
 	KindCode     Kind = 'c' // authorization code, prefix tgc_
+	KindDevice   Kind = 'd' // device code (RFC 8628 3.2), prefix tgd_
 )
 
 // String returns the name used in logs and in X-Authenticated-Token-Type.
@@ -31,6 +32,8 @@ func (k Kind) String() string {
 		return "personal"
 	case KindCode:
 		return "code"
+	case KindDevice:
+		return "device"
 	}
 	return "unknown"
 }
@@ -98,7 +101,7 @@ func ParseToken(text string) (Kind, error) {
 	}
 	k := Kind(text[2])
 	switch k {
-	case KindAccess, KindRefresh, KindPersonal, KindCode:
+	case KindAccess, KindRefresh, KindPersonal, KindCode, KindDevice:
 	default:
 		return 0, ErrMalformedToken
 	}
