@@ -14,8 +14,8 @@ import (
 // dialect when the store opens, and the methods that use them:
 // personal_tokens.go, grants.go (codes and tokens; the statements of
 // both and of their refresh families), families.go (rotation and
-// revocation), consents.go, secrets.go and clients.go; user_grants.go
-// ends what one user granted, across those tables. A new table follows the
+// revocation), consents.go, secrets.go, clients.go and device_codes.go;
+// user_grants.go ends what one user granted, across those tables. A new table follows the
 // same shape: a statements struct and its constructor, a field here, and
 // migrations for both databases.
 type tables struct {
@@ -26,6 +26,7 @@ type tables struct {
 	secrets  secretStatements
 	users    userGrantStatements
 	clients  clientStatements
+	devices  deviceCodeStatements
 }
 
 func newTables(d dialect) tables {
@@ -37,6 +38,7 @@ func newTables(d dialect) tables {
 		secrets:  newSecretStatements(d),
 		users:    newUserGrantStatements(d),
 		clients:  newClientStatements(d),
+		devices:  newDeviceCodeStatements(d),
 	}
 }
 
