@@ -29,6 +29,9 @@ const (
 	GrantAuthorizationCode Grant = "authorization_code"
 	GrantRefreshToken      Grant = "refresh_token"
 	GrantPersonal          Grant = "personal"
+	// GrantDeviceCode is the device authorization grant (RFC 8628),
+	// whose grant_type is GrantTypeDeviceCode.
+	GrantDeviceCode Grant = "device_code"
 )
 
 // StoreOp names the store calls whose duration is recorded.
