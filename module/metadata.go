@@ -3,6 +3,8 @@ package module
 import (
 	"net/http"
 	"strings"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 // authServerMetadata is the RFC 8414 2 authorization server metadata.
@@ -12,6 +14,7 @@ type authServerMetadata struct {
 	TokenEndpoint                          string   `json:"token_endpoint"`
 	RevocationEndpoint                     string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint                  string   `json:"introspection_endpoint"`
+	DeviceAuthorizationEndpoint            string   `json:"device_authorization_endpoint"`
 	ScopesSupported                        []string `json:"scopes_supported"`
 	ResponseTypesSupported                 []string `json:"response_types_supported"`
 	GrantTypesSupported                    []string `json:"grant_types_supported"`
@@ -46,13 +49,28 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 		TokenEndpoint:                          base + e.Token,
 		RevocationEndpoint:                     base + e.Revoke,
 		IntrospectionEndpoint:                  base + e.Introspect,
+		DeviceAuthorizationEndpoint:            base + e.DeviceAuthorization,
 		ScopesSupported:                        scopes,
 		ResponseTypesSupported:                 []string{"code"},
-		GrantTypesSupported:                    []string{"authorization_code", "refresh_token"},
+		GrantTypesSupported:                    e.grantTypesSupported(),
 		CodeChallengeMethodsSupported:          []string{"S256"},
 		TokenEndpointAuthMethodsSupported:      clientAuthMethods,
 		RevocationEndpointAuthMethodsSupported: clientAuthMethods,
 		IntrospectionEndpointAuthMethods:       clientAuthMethods,
 		AuthorizationResponseIssParameter:      true,
 	})
+}
+
+// grantTypesSupported lists the authorization code and refresh token
+// grants, and the device grant (RFC 8628 4) when some client of the
+// config may use it. Stored clients are left out: the metadata is
+// configuration only, served even before the store is open.
+func (e *Endpoints) grantTypesSupported() []string {
+	grants := []string{oauth.GrantTypeAuthorizationCode, oauth.GrantTypeRefreshToken}
+	for _, c := range e.app.clients {
+		if c.AllowsGrant(oauth.GrantTypeDeviceCode) {
+			return append(grants, oauth.GrantTypeDeviceCode)
+		}
+	}
+	return grants
 }
