@@ -30,6 +30,8 @@ var endpointPaths = []struct{ option, path string }{
 	{"api_token", "/api-token"},
 	{"grants", "/oauth/grants"},
 	{"clients", ""}, // off unless given
+	{"device_authorization", "/oauth/device_authorization"},
+	{"device", "/oauth/device"},
 	{"metadata", "/.well-known/oauth-authorization-server"},
 }
 
@@ -43,6 +45,8 @@ var endpointPaths = []struct{ option, path string }{
 //		api_token  <path>
 //		grants     <path>
 //		clients    <path>
+//		device_authorization <path>
+//		device     <path>
 //		consent_template <file>
 //	}]
 //
@@ -64,13 +68,15 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 	}
 	e := new(module.Endpoints)
 	fields := map[string]*string{
-		"authorize":  &e.Authorize,
-		"token":      &e.Token,
-		"revoke":     &e.Revoke,
-		"introspect": &e.Introspect,
-		"api_token":  &e.APIToken,
-		"grants":     &e.Grants,
-		"clients":    &e.Clients,
+		"authorize":            &e.Authorize,
+		"token":                &e.Token,
+		"revoke":               &e.Revoke,
+		"introspect":           &e.Introspect,
+		"api_token":            &e.APIToken,
+		"grants":               &e.Grants,
+		"clients":              &e.Clients,
+		"device_authorization": &e.DeviceAuthorization,
+		"device":               &e.Device,
 	}
 	seen := seenOptions{}
 	for h.NextBlock(0) {
