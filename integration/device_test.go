@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -368,5 +370,90 @@ func TestDeviceAcrossInstances(t *testing.T) {
 	// Issued once, whichever instance is asked next.
 	if r, err := devicePoll(http.DefaultClient, b.base, codes.deviceCode); err != nil || r.status != 400 || !strings.Contains(r.body, "invalid_grant") {
 		t.Errorf("a second poll, at b: %v %d %s; want invalid_grant", err, r.status, r.body)
+	}
+}
+
+// TestDeviceLogSecrecy: with the access log on, every logger at DEBUG and
+// the audit log in a file of its own, a device flow (the verification page
+// opened with ?user_code= with and without a session, approval, polls)
+// leaves no device code, user code, token or user JWT in any line; the
+// verification page's access log lines carry user_code=REDACTED, and the
+// login redirect's return_to is redacted too. The audit log records the
+// approval and the issue under the device_code grant.
+func TestDeviceLogSecrecy(t *testing.T) {
+	dir := t.TempDir()
+	auditFile, allFile, accessFile := filepath.Join(dir, "audit.log"), filepath.Join(dir, "all.log"), filepath.Join(dir, "access.log")
+	logs := `
+	log audit {
+		include tokengate.audit
+		output file ` + auditFile + `
+		format json
+	}
+	log everything {
+		output file ` + allFile + `
+		format json
+		level DEBUG
+	}`
+	g := newGateway(t, "sqlite "+dir+"/tg.db", deviceClients, logs, func(c string) string {
+		c = strings.Replace(c, "audience authenticated", "audience authenticated\n\t\t\tlogin_url https://app.example.com/login", 1)
+		return strings.Replace(c, "\ttokengate_endpoints\n",
+			"\tlog {\n\t\toutput file "+accessFile+"\n\t\tformat json\n\t}\n\ttokengate_endpoints\n", 1)
+	})
+	g.start(t)
+
+	codes := deviceStart(t, g.base, "chargers:read")
+	user := "device-log-user"
+	jwt := userJWT(t, user)
+	if r, err := send(browserNoRedirect, "GET", codes.complete, ""); err != nil || r.status != http.StatusFound ||
+		!strings.Contains(r.header.Get("Location"), url.QueryEscape(codes.userCode)) {
+		t.Fatalf("verification page without a session: %v %d %q, want a login redirect keeping the code", err, r.status, r.header.Get("Location"))
+	}
+	r := do(t, "GET", codes.complete, "", "Authorization", "Bearer "+jwt)
+	if r.status != 200 {
+		t.Fatalf("verification page: %d", r.status)
+	}
+	form := consentForm(t, r.body)
+	form.Set("decision", "approve")
+	if r := do(t, "POST", g.base+"/oauth/device", form.Encode(), "Authorization", "Bearer "+jwt, "Content-Type", "application/x-www-form-urlencoded"); r.status != 200 {
+		t.Fatalf("approve: %d", r.status)
+	}
+	tok := mustPoll(t, g.base, codes.deviceCode).decode(t)
+	stopCaddy(t) // flushes and closes the log files
+
+	var got []string
+	for _, l := range logLines(t, auditFile) {
+		got = append(got, fmt.Sprint(l["msg"]))
+		if l["grant"] != "device_code" || l["user_id"] != user || l["client_id"] != "charger-display" {
+			t.Errorf("audit line %v: want grant device_code, the user and the client", l)
+		}
+	}
+	if want := []string{"authorization granted", "token issued"}; !slices.Equal(got, want) {
+		t.Errorf("audit events %q, want %q", got, want)
+	}
+	var pageLines []string
+	for _, l := range logLines(t, accessFile) {
+		req, _ := l["request"].(map[string]any)
+		if uri, _ := req["uri"].(string); strings.HasPrefix(uri, "/oauth/device?") {
+			pageLines = append(pageLines, uri)
+			if loc := fmt.Sprint(l["resp_headers"].(map[string]any)["Location"]); l["status"] == float64(302) && !strings.Contains(loc, "return_to=REDACTED") {
+				t.Errorf("login redirect logged with Location %s", loc)
+			}
+		}
+	}
+	if want := []string{"/oauth/device?user_code=REDACTED", "/oauth/device?user_code=REDACTED"}; !slices.Equal(pageLines, want) {
+		t.Errorf("access log lines of the verification page: %q, want %q", pageLines, want)
+	}
+	secrets := []string{codes.deviceCode, codes.userCode, strings.ReplaceAll(codes.userCode, "-", ""), url.QueryEscape(codes.userCode),
+		jwt, fmt.Sprint(tok["access_token"]), fmt.Sprint(tok["refresh_token"]), form.Get("csrf_token")}
+	for _, path := range []string{allFile, accessFile, auditFile} {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(raw), s) || len(s) > 12 && strings.Contains(string(raw), s[4:]) {
+				t.Errorf("%s contains a secret of the flow (%.6s...)", filepath.Base(path), s)
+			}
+		}
 	}
 }

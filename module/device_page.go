@@ -30,6 +30,12 @@ const userCodeField = "user_code"
 func (e *Endpoints) serveDevicePage(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet:
+		if r.URL.Query().Has(userCodeField) {
+			// The user code is a code: it stays out of the access log.
+			rec := &answerRecorder{ResponseWriter: w}
+			defer func() { e.logWithoutUserCode(rec, r) }()
+			w = rec
+		}
 		user, ok, err := e.deviceUser(w, r)
 		if !ok {
 			return err
@@ -314,3 +320,41 @@ button:hover { background: #1c46b0; }
 </body>
 </html>
 `))
+
+// logWithoutUserCode writes the access log entry of a verification page
+// request whose query held a user code, with the code redacted there and
+// in the login redirect's return_to.
+func (e *Endpoints) logWithoutUserCode(rec *answerRecorder, r *http.Request) {
+	header := rec.Header().Clone()
+	if loc := header.Get("Location"); loc != "" {
+		header.Set("Location", redactRequestURI(loc, func(q string) string { return redactQuery(q, "return_to") }))
+	}
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	logRedactedRequest(e.accessLog, header, r, status, rec.size, func(q string) string { return redactQuery(q, userCodeField) })
+}
+
+// answerRecorder passes an answer through and notes its status and size,
+// for the access log entry written after it.
+type answerRecorder struct {
+	http.ResponseWriter
+	status, size int
+}
+
+func (a *answerRecorder) WriteHeader(status int) {
+	if a.status == 0 {
+		a.status = status
+	}
+	a.ResponseWriter.WriteHeader(status)
+}
+
+func (a *answerRecorder) Write(b []byte) (int, error) {
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	n, err := a.ResponseWriter.Write(b)
+	a.size += n
+	return n, err
+}

@@ -66,6 +66,9 @@ type Endpoints struct {
 	app         *App
 	logger      *zap.Logger
 	consentPage *template.Template
+	// accessLog writes the access log entries of requests whose URL holds
+	// a user code, in place of Caddy's (accesslog.go).
+	accessLog *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -79,6 +82,7 @@ func (Endpoints) CaddyModule() caddy.ModuleInfo {
 // Provision sets the default paths and finds the tokengate app.
 func (e *Endpoints) Provision(ctx caddy.Context) error {
 	e.logger = ctx.Logger()
+	e.accessLog = ctx.Logger(accessLogName{})
 	app, err := tokengateApp(ctx, "tokengate_endpoints directive")
 	if err != nil {
 		return err
