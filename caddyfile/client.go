@@ -7,8 +7,9 @@ import (
 )
 
 // parseClient reads "client <id> { ... }" and appends the client to app.
-// Cross-field rules (a redirect URI is required, pkce optional needs a
-// secret, scopes must be declared) are App.Validate's, after the whole
+// Cross-field rules (a redirect URI is required for the code flow, pkce
+// optional and client_credentials need a secret, scopes must be declared,
+// grant types known) are App.Validate's, after the whole
 // block is read, so that the order of lines does not matter.
 func parseClient(d *caddyfile.Dispenser, app *module.App) error {
 	if !d.NextArg() {

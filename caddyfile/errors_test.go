@@ -67,6 +67,31 @@ func TestAdaptErrors(t *testing.T) {
 		client app {
 			redirect_uri http://app.example.com/cb
 		}`), `redirect_uri "http://app.example.com/cb" uses http with a host that is not loopback`},
+		{"unknown grant type", global(`
+		issuer https://api.example.com
+		client app {
+			secret s
+			redirect_uri https://app.example.com/cb
+			grant_types authorization_code password
+		}`), `client "app": unknown grant type "password"`},
+		{"RFC 6749 4.4 client_credentials on a public client", global(`
+		issuer https://api.example.com
+		client machine {
+			grant_types client_credentials
+		}`), `client "machine": grant type client_credentials needs a confidential client`},
+		{"grant_types without a value", global(`
+		issuer https://api.example.com
+		client machine {
+			secret s
+			grant_types
+		}`), `wrong argument count or unexpected line ending after 'grant_types'`},
+		{"grant_types twice", global(`
+		issuer https://api.example.com
+		client machine {
+			secret s
+			grant_types client_credentials
+			grant_types client_credentials
+		}`), `grant_types`},
 		{"pkce optional on a public client", global(`
 		issuer https://api.example.com
 		client app {

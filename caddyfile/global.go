@@ -36,7 +36,7 @@ func init() {
 //			redirect_uri <uri...>
 //			scopes       <scope...>
 //			pkce         optional|required
-//			grant_types  <grant type...>
+//			grant_types  <type...>
 //		}
 //		code_ttl          <duration>
 //		access_token_ttl  <duration>

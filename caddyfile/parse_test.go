@@ -74,6 +74,18 @@ func TestParseApp(t *testing.T) {
 			Scopes:       []string{"chargers:read", "sessions:read"},
 			PKCE:         "optional",
 		}}}},
+		{"client_credentials client without redirect_uri", `tokengate {
+			client meter-sync {
+				secret {env.METER_SYNC_SECRET}
+				scopes energy:read
+				grant_types client_credentials
+			}
+		}`, module.App{Clients: []module.ClientConfig{{
+			ID:         "meter-sync",
+			Secret:     "{env.METER_SYNC_SECRET}",
+			Scopes:     []string{"energy:read"},
+			GrantTypes: []string{"client_credentials"},
+		}}}},
 		{"public client and hashed secret, in order", `tokengate {
 			client mobile {
 				redirect_uri com.example.mobile:/oauth

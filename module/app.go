@@ -221,7 +221,8 @@ func (a *App) Start() error {
 func (a *App) use(state *sharedState) {
 	a.state = state
 	a.registry = &oauth.Clients{Static: a.clients, Stored: state.clients}
-	a.admin = &oauth.ClientAdmin{Clients: a.registry, Store: state.store, Owned: state.store, Audit: a.audit}
+	a.admin = &oauth.ClientAdmin{Clients: a.registry, Store: state.store, Owned: state.store, Audit: a.audit,
+		Tokens: state.store, Validator: state.validator}
 	a.auth = a.newAuthServer(state)
 	a.device = &oauth.DeviceGrant{Auth: a.auth, Store: state.store, TTL: time.Duration(a.DeviceCodeTTL)}
 	a.personal = &oauth.PersonalTokens{

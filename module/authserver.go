@@ -65,5 +65,6 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 		Metrics:       a.metrics,
 		Audit:         a.audit,
 		UserGrants:    state.store,
+		ClientTokens:  state.store,
 	}
 }

@@ -59,16 +59,18 @@ type ClientConfig struct {
 	// SecretHash is the alternative to Secret: "sha256:<hex>" of the secret.
 	SecretHash string `json:"secret_hash,omitempty"`
 	// RedirectURIs are compared byte for byte, except that loopback http
-	// URIs may differ in port (RFC 8252 7.3). At least one is required.
+	// URIs may differ in port (RFC 8252 7.3). At least one is required
+	// when GrantTypes has authorization_code.
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
 	// Scopes the client may ask for. Default: every declared scope.
 	Scopes []string `json:"scopes,omitempty"`
 	// PKCE is "required" (the default) or "optional"; optional is allowed
 	// for confidential clients only.
 	PKCE string `json:"pkce,omitempty"`
-	// GrantTypes the client may use, such as
-	// urn:ietf:params:oauth:grant-type:device_code for the device grant.
-	// Default: authorization_code and refresh_token.
+	// GrantTypes the client may use: authorization_code, refresh_token,
+	// client_credentials (confidential clients only) and
+	// urn:ietf:params:oauth:grant-type:device_code. Default:
+	// authorization_code and refresh_token.
 	GrantTypes []string `json:"grant_types,omitempty"`
 }
 

@@ -2,6 +2,7 @@ package module
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
@@ -29,6 +30,23 @@ type authServerMetadata struct {
 // revocation and introspection endpoints (docs/reference.md): "none" is a
 // public client naming itself with client_id alone.
 var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
+
+// grantTypesSupported lists authorization_code and refresh_token, always,
+// and each other grant type only while some client, static or stored, may
+// use it: stored clients change at run time, so it is worked out on each
+// request, from the clients this instance holds in memory.
+func (e *Endpoints) grantTypesSupported() []string {
+	out := []string{oauth.GrantTypeAuthorizationCode, oauth.GrantTypeRefreshToken}
+	for _, g := range oauth.KnownGrantTypes() {
+		if slices.Contains(out, g) {
+			continue
+		}
+		if e.app.clientsAllow(g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
 
 // serveMetadata answers GET /.well-known/oauth-authorization-server (RFC
 // 8414 3). The endpoint URLs are the issuer followed by this
@@ -61,16 +79,16 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 	})
 }
 
-// grantTypesSupported lists the authorization code and refresh token
-// grants, and the device grant (RFC 8628 4) when some client of the
-// config may use it. Stored clients are left out: the metadata is
-// configuration only, served even before the store is open.
-func (e *Endpoints) grantTypesSupported() []string {
-	grants := []string{oauth.GrantTypeAuthorizationCode, oauth.GrantTypeRefreshToken}
-	for _, c := range e.app.clients {
-		if c.AllowsGrant(oauth.GrantTypeDeviceCode) {
-			return append(grants, oauth.GrantTypeDeviceCode)
+// clientsAllow reports whether some client may use grantType: the static
+// clients and, once the store is open, the stored ones too. Metadata is
+// served before that, so it does not wait.
+func (a *App) clientsAllow(grantType string) bool {
+	select {
+	case <-a.started.done:
+		if a.state != nil {
+			return a.registry.SomeClientAllows(grantType)
 		}
+	default:
 	}
-	return grants
+	return (&oauth.Clients{Static: a.clients}).SomeClientAllows(grantType)
 }

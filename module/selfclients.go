@@ -19,6 +19,7 @@ type selfClientBody struct {
 	Scopes       []string `json:"scopes"`
 	Public       *bool    `json:"public"`
 	PKCE         *string  `json:"pkce"`
+	GrantTypes   []string `json:"grant_types"`
 }
 
 // serveSelfClients is the clients endpoint (docs/reference.md), where a
@@ -82,7 +83,8 @@ func (e *Endpoints) serveSelfClients(w http.ResponseWriter, r *http.Request) err
 			return writeClientError(w, http.StatusBadRequest, err.Error())
 		}
 		spec := oauth.ClientSpec{Public: b.Public != nil && *b.Public}
-		fields := clientBody{Name: b.Name, RedirectURIs: b.RedirectURIs, Scopes: b.Scopes, Public: b.Public, PKCE: b.PKCE}
+		fields := clientBody{Name: b.Name, RedirectURIs: b.RedirectURIs, Scopes: b.Scopes, Public: b.Public, PKCE: b.PKCE,
+			GrantTypes: b.GrantTypes}
 		if err := app.fillClientSpec(&spec, fields); err != nil {
 			return writeClientError(w, http.StatusBadRequest, err.Error())
 		}

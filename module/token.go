@@ -7,9 +7,10 @@ import (
 )
 
 // serveToken is the token endpoint (RFC 6749 3.2): the
-// authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5) and the
-// refresh_token grant (RFC 6749 6), and the device_code grant's polls
-// (RFC 8628 3.4). Every answer is no-store (RFC 6749 5.1).
+// authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5), the
+// refresh_token grant (RFC 6749 6), the client_credentials grant (RFC
+// 6749 4.4) and the device_code grant's polls (RFC 8628 3.4). Every answer
+// is no-store (RFC 6749 5.1).
 func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 	p, client, err := e.clientRequest(w, r)
 	if client == nil {
@@ -26,10 +27,12 @@ func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 		resp, oerr = e.app.auth.Exchange(r.Context(), client, p["code"], p["redirect_uri"], p["code_verifier"])
 	case grant == "refresh_token":
 		resp, oerr = e.app.auth.Refresh(r.Context(), client, p["refresh_token"], p["scope"])
+	case grant == oauth.GrantTypeClientCredentials:
+		resp, oerr = e.app.auth.ClientCredentials(r.Context(), client, p["scope"])
 	case grant == oauth.GrantTypeDeviceCode:
 		resp, oerr = e.app.device.Poll(r.Context(), client, p["device_code"])
 	default:
-		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code, refresh_token or " + oauth.GrantTypeDeviceCode)
+		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code, refresh_token, client_credentials or " + oauth.GrantTypeDeviceCode)
 	}
 	if oerr != nil {
 		return writeOAuthError(w, oerr)

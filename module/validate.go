@@ -116,7 +116,8 @@ func (a *App) checkClient(c ClientConfig) error {
 			return fmt.Errorf("tokengate: %s: %w", where, err)
 		}
 	}
-	rules := clientRules{where: where, public: c.Secret == "" && c.SecretHash == "", redirectURIs: c.RedirectURIs, scopes: c.Scopes, pkce: c.PKCE}
+	rules := clientRules{where: where, public: c.Secret == "" && c.SecretHash == "", redirectURIs: c.RedirectURIs, scopes: c.Scopes, pkce: c.PKCE,
+		grantTypes: c.GrantTypes}
 	if err := a.checkClientRules(rules); err != nil {
 		return fmt.Errorf("tokengate: %w", err)
 	}
@@ -131,14 +132,20 @@ type clientRules struct {
 	redirectURIs []string
 	scopes       []string
 	pkce         string // "", "required" or "optional"
+	grantTypes   []string
 }
 
-// checkClientRules applies the rules every client keeps: at least one
-// redirect URI, each absolute, without a fragment, and https unless its
-// host is loopback; only declared scopes; and pkce optional for
-// confidential clients only. The message names the culprit.
+// checkClientRules applies the rules every client keeps: known grant
+// types, client_credentials for confidential clients only; at least one
+// redirect URI for a client of the code flow, each absolute, without a
+// fragment, and https unless its host is loopback; only declared scopes;
+// and pkce optional for confidential clients only. The message names the
+// culprit.
 func (a *App) checkClientRules(c clientRules) error {
-	if len(c.redirectURIs) == 0 {
+	if err := oauth.CheckGrantTypes(c.grantTypes, c.public); err != nil {
+		return fmt.Errorf("%s: %w", c.where, err)
+	}
+	if len(c.redirectURIs) == 0 && oauth.NeedsRedirectURI(c.grantTypes) {
 		return fmt.Errorf("%s has no redirect_uri", c.where)
 	}
 	for _, u := range c.redirectURIs {

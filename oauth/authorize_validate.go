@@ -35,6 +35,10 @@ func (s *AuthServer) ValidateAuthorize(ctx context.Context, r AuthorizeRequest) 
 	default:
 		return c, nil, ErrUnsupportedResponseType.WithDescription("response_type must be code"), true
 	}
+	if !c.AllowsGrant(GrantTypeAuthorizationCode) {
+		// RFC 6749 4.1.2.1: a code it could not exchange.
+		return c, nil, ErrUnauthorizedClient.WithDescription("this client may not use authorization_code"), true
+	}
 	scopes, serr := s.requestedScopes(c, r.Scope)
 	if serr != nil {
 		return c, nil, serr, true

@@ -53,6 +53,9 @@ type AuthServer struct {
 	// UserGrants lists and ends users' grants (ListGrants, RevokeGrant
 	// and RevokeUser, usergrants.go); without it they fail.
 	UserGrants UserGrantStore
+	// ClientTokens keeps the tokens of the client_credentials grant
+	// (clientcredentials.go); without it that grant fails.
+	ClientTokens ClientTokenStore
 
 	keyMu sync.Mutex
 	key   []byte
@@ -69,14 +72,23 @@ type AuthorizeRequest struct {
 	CodeChallenge       string
 	CodeChallengeMethod string
 	UserID              string
+
+	// Nonce (OpenID Connect Core 3.1.2.1), the user's claims from the
+	// IdP's JWT (a JSON object) and the resource indicators (RFC 8707)
+	// are kept with the code; checking them is the caller's.
+	Nonce     string
+	Claims    []byte
+	Resources []string
 }
 
 // TokenResponse is a successful access token response (RFC 6749 5.1).
+// RefreshToken is left out of the JSON when there is none (RFC 6749
+// 4.4.3: client_credentials issues none).
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
 }
 
@@ -130,6 +142,9 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 		ExpiresAt:   now.Add(orDefault(s.CodeTTL, DefaultCodeTTL)),
 
 		ClientGeneration: c.generation,
+		GrantContext: GrantContext{
+			Nonce: r.Nonce, AuthTime: now, Claims: r.Claims, Resources: r.Resources,
+		},
 	})
 	if e != nil {
 		s.logger().Error("saving authorization code failed", zap.String("client_id", c.ID), zap.String("user_id", r.UserID), zap.Error(e))
@@ -142,6 +157,9 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 // requestedScopes parses a scope parameter (RFC 6749 3.3): every scope must
 // be declared and allowed for the client, and at least one is needed.
 func (s *AuthServer) requestedScopes(c *Client, scope string) ([]string, *Error) {
+	if tooManyScopes(scope) {
+		return nil, errTooManyScopes
+	}
 	var out []string
 	for _, sc := range strings.Split(scope, " ") {
 		if sc == "" || slices.Contains(out, sc) {
@@ -206,6 +224,9 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
+	if !client.AllowsGrant(GrantTypeAuthorizationCode) {
+		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use authorization_code")
+	}
 	if code == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("code is required")
 	}
@@ -250,6 +271,11 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	}
 	s.metrics().TokenIssued(GrantAuthorizationCode)
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, UserID: c.UserID, ClientID: c.ClientID, Grant: GrantAuthorizationCode, Scopes: c.Scopes})
+	if !client.AllowsGrant(GrantTypeRefreshToken) {
+		// The pair is stored as every pair is, but a client that may not
+		// refresh is not given the refresh token: nobody holds it.
+		refresh = ""
+	}
 	return TokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
@@ -268,12 +294,18 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
+	if !client.AllowsGrant(GrantTypeRefreshToken) {
+		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use refresh_token")
+	}
 	if refreshToken == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("refresh_token is required")
 	}
 	badToken := ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or revoked")
 	if k, err := ParseToken(refreshToken); err != nil || k != KindRefresh {
 		return TokenResponse{}, badToken
+	}
+	if tooManyScopes(scope) {
+		return TokenResponse{}, errTooManyScopes
 	}
 	var requested []string
 	for _, sc := range strings.Split(scope, " ") {
@@ -429,11 +461,16 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 	if info.Kind != k || info.ClientID != client.ID || !s.now().Before(info.ExpiresAt) {
 		return Introspection{}, nil
 	}
+	sub := info.UserID
+	if sub == "" {
+		// A client token (RFC 6749 4.4) stands for the client itself.
+		sub = info.ClientID
+	}
 	return Introspection{
 		Active:    true,
 		Scope:     strings.Join(info.Scopes, " "),
 		ClientID:  info.ClientID,
-		Sub:       info.UserID,
+		Sub:       sub,
 		Exp:       info.ExpiresAt.Unix(),
 		Iat:       info.IssuedAt.Unix(),
 		TokenType: "Bearer",

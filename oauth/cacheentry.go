@@ -36,6 +36,11 @@ type grantShape struct {
 	clientID  string
 	scopes    []string
 	scopeText string
+	// audience and dpopKey are those of an access token. Bound tokens
+	// each have a key of their own, so their shapes are rarely shared;
+	// past maxSharedShapes they are simply not.
+	audience string
+	dpopKey  string
 }
 
 // cacheEpoch is the zero of the entries' 32-bit clocks; seconds since it
@@ -99,7 +104,8 @@ func (e *cachedToken) principal(nowMs int64) (Principal, bool) {
 	if g == nil {
 		return Principal{}, false
 	}
-	p := Principal{UserID: e.userID, ClientID: g.clientID, Scopes: g.scopes, Kind: g.kind, scopeText: g.scopeText}
+	p := Principal{UserID: e.userID, ClientID: g.clientID, Scopes: g.scopes, Kind: g.kind, scopeText: g.scopeText,
+		Audience: g.audience, DPoPKey: g.dpopKey}
 	if g.kind == KindAccess {
 		if expires := e.stamp.Load(); expires != noExpiry {
 			if nowMs >= int64(expires)*1000 {
@@ -135,13 +141,13 @@ const maxSharedShapes = 10_000
 
 func (t *shapeTable) intern(p *Principal) *grantShape {
 	text := strings.Join(p.Scopes, " ")
-	key := string(rune('0'+p.Kind)) + p.ClientID + "\x00" + text
+	key := string(rune('0'+p.Kind)) + p.ClientID + "\x00" + text + "\x00" + p.Audience + "\x00" + p.DPoPKey
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if g, ok := t.shapes[key]; ok {
 		return g
 	}
-	g := &grantShape{kind: p.Kind, clientID: p.ClientID, scopes: p.Scopes, scopeText: text}
+	g := &grantShape{kind: p.Kind, clientID: p.ClientID, scopes: p.Scopes, scopeText: text, audience: p.Audience, dpopKey: p.DPoPKey}
 	if t.shapes == nil {
 		t.shapes = make(map[string]*grantShape)
 	}

@@ -25,15 +25,15 @@ type Client struct {
 	// PKCERequired is false only for a confidential client registered with
 	// "pkce optional".
 	PKCERequired bool
+	// GrantTypes the client may use (RFC 7591 2); empty means the default
+	// ones, authorization_code and refresh_token. See AllowsGrant.
+	GrantTypes []string
 	// Source says where the client is defined: SourceConfig for a client
 	// of the config, or that of a stored client.
 	Source ClientSource
 	// generation is a stored client's StoredClient.Generation; empty for
 	// a client of the config.
 	generation string
-	// grantTypes are the grant types the client may use; empty means the
-	// default (AllowsGrant).
-	grantTypes []string
 }
 
 // ClientOptions describe a client to NewClient.
@@ -49,8 +49,8 @@ type ClientOptions struct {
 	Scopes       []string
 	// PKCEOptional lets a confidential client leave PKCE out.
 	PKCEOptional bool
-	// GrantTypes the client may use; empty means the default
-	// (AllowsGrant).
+	// GrantTypes the client may use; default: authorization_code and
+	// refresh_token.
 	GrantTypes []string
 }
 
@@ -66,8 +66,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 		RedirectURIs: o.RedirectURIs,
 		Scopes:       o.Scopes,
 		PKCERequired: !o.PKCEOptional,
+		GrantTypes:   grantTypesOrDefault(o.GrantTypes),
 		Source:       SourceConfig,
-		grantTypes:   o.GrantTypes,
 	}
 	if c.Name == "" {
 		c.Name = o.ID
@@ -89,7 +89,10 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.PKCEOptional && c.secretHash == nil {
 		return nil, fmt.Errorf("oauth: client %s: pkce optional needs a confidential client", o.ID)
 	}
-	if len(o.RedirectURIs) == 0 {
+	if err := CheckGrantTypes(c.GrantTypes, c.secretHash == nil); err != nil {
+		return nil, fmt.Errorf("oauth: client %s: %w", o.ID, err)
+	}
+	if len(o.RedirectURIs) == 0 && NeedsRedirectURI(c.GrantTypes) {
 		return nil, fmt.Errorf("oauth: client %s: no redirect URI", o.ID)
 	}
 	return c, nil

@@ -32,6 +32,8 @@ type ClientSpec struct {
 	// Public makes a client without a secret; it cannot change later.
 	Public       bool
 	PKCEOptional bool
+	// GrantTypes the client may use; empty means the default ones.
+	GrantTypes []string
 }
 
 // ClientAdmin adds, changes and removes the stored clients of a config,
@@ -44,8 +46,13 @@ type ClientAdmin struct {
 	// Owned keeps the clients users register themselves; the methods
 	// with Owned in their names need it.
 	Owned OwnedClientStore
-	Audit Auditor
-	Now   func() time.Time
+	// Tokens and Validator, when set, let a removal drop the client's own
+	// tokens (client_credentials) from this instance's validation cache at
+	// once; the store revokes them either way.
+	Tokens    ClientTokenStore
+	Validator *Validator
+	Audit     Auditor
+	Now       func() time.Time
 }
 
 // ClientAdmin's methods with Owned in their names serve a user's
@@ -121,7 +128,7 @@ func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner s
 		RedirectURIs: slices.Clone(spec.RedirectURIs),
 		Scopes:       slices.Clone(spec.Scopes),
 		PKCERequired: !spec.PKCEOptional,
-		GrantTypes:   slices.Clone(defaultGrantTypes),
+		GrantTypes:   grantTypesOrDefault(spec.GrantTypes),
 		Source:       SourceStore,
 		OwnerUserID:  owner,
 		Generation:   generation,
@@ -171,7 +178,8 @@ func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient, insert func
 }
 
 // Update replaces what spec says of the stored client id (its name,
-// redirect URIs, scopes and PKCE rule) and returns the client as stored.
+// redirect URIs, scopes, PKCE rule and grant types) and returns the client
+// as stored.
 // Whether it is public cannot change. New authorizations and refreshes
 // get at most the new scopes once the call returns.
 func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (StoredClient, error) {
@@ -197,6 +205,7 @@ func (a *ClientAdmin) update(ctx context.Context, owner, id string, spec ClientS
 	rec.RedirectURIs = slices.Clone(spec.RedirectURIs)
 	rec.Scopes = slices.Clone(spec.Scopes)
 	rec.PKCERequired = !spec.PKCEOptional
+	rec.GrantTypes = grantTypesOrDefault(spec.GrantTypes)
 	rec.UpdatedAt = a.now()
 	if err := a.Store.UpdateClient(ctx, rec); err != nil {
 		return StoredClient{}, err
@@ -206,9 +215,9 @@ func (a *ClientAdmin) update(ctx context.Context, owner, id string, spec ClientS
 	return rec, nil
 }
 
-// Delete removes the stored client id: its codes and refresh tokens stop
-// working at once, in the store, for every instance; its access tokens
-// run out.
+// Delete removes the stored client id: its codes, its refresh tokens and
+// the tokens it holds for itself stop working at once, in the store, for
+// every instance; the access tokens of its users run out.
 func (a *ClientAdmin) Delete(ctx context.Context, id string) error {
 	if a.Clients.Static[id] != nil {
 		return ErrStaticClient
@@ -232,6 +241,7 @@ func (a *ClientAdmin) delete(ctx context.Context, owner, id string) error {
 	if err := a.Store.DeleteClient(ctx, id, a.now()); err != nil {
 		return err
 	}
+	a.forgetClientTokens(ctx, id)
 	a.readBack(ctx, id)
 	a.audit(ctx, AuditClientRemoved, owner, id, nil)
 	return nil
@@ -271,6 +281,24 @@ func (a *ClientAdmin) rotateSecret(ctx context.Context, owner, id string) (strin
 	a.readBack(ctx, id)
 	a.audit(ctx, AuditClientSecretRotated, owner, id, nil)
 	return secret, nil
+}
+
+// forgetClientTokens drops the tokens the client id held for itself, which
+// removing it has just revoked, from this instance's validation cache. The
+// other instances hear of them from the store. Should the store not answer,
+// the whole cache is dropped rather than keep them.
+func (a *ClientAdmin) forgetClientTokens(ctx context.Context, id string) {
+	if a.Tokens == nil || a.Validator == nil {
+		return
+	}
+	hashes, err := a.Tokens.RevokeClientTokens(ctx, id, a.now())
+	if err != nil {
+		a.Validator.ForgetAll()
+		return
+	}
+	for _, h := range hashes {
+		a.Validator.Forget(h)
+	}
 }
 
 // readBack brings the view up to date with a change just made. Should the

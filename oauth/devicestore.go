@@ -48,6 +48,9 @@ type DeviceAuthorization struct {
 	Interval time.Duration
 	// LastPolledAt is the time of the last poll; zero before the first.
 	LastPolledAt time.Time
+	// DecidedAt is when the user approved or denied; zero while pending.
+	// An approval's tokens take it as the time the user authorized.
+	DecidedAt time.Time
 	// FamilyID names the refresh family the tokens will belong to.
 	FamilyID  string
 	CreatedAt time.Time

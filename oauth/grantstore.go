@@ -53,6 +53,28 @@ type Code struct {
 	// issued to, empty for a client of the config. The family inherits
 	// it.
 	ClientGeneration string
+
+	// GrantContext is what the family inherits besides the scopes.
+	GrantContext
+}
+
+// GrantContext is what an authorization carries beyond its scopes, kept
+// with its code and then with its refresh family.
+type GrantContext struct {
+	// Nonce is the authorization request's nonce (OpenID Connect Core
+	// 3.1.2.1); empty for none. A family does not keep it.
+	Nonce string
+	// AuthTime is when the user authorized; zero when unknown.
+	AuthTime time.Time
+	// Claims is the JSON object of the user's claims read from the IdP's
+	// JWT at authorization; nil for none.
+	Claims []byte
+	// Resources are the resource indicators asked for (RFC 8707).
+	Resources []string
+	// DPoPKey is the RFC 7638 thumbprint of the DPoP key the family's
+	// refresh tokens are bound to (RFC 9449 5); empty for none. A code
+	// does not keep it: the family gets the pair's FamilyDPoPKey.
+	DPoPKey string
 }
 
 // IssuedToken is the stored side of one issued token.
@@ -71,6 +93,14 @@ type IssuedPair struct {
 	// MaxFamilyAge, when positive, makes a rotated refresh token expire no
 	// later than its family's creation plus this (refresh_max_age).
 	MaxFamilyAge time.Duration
+	// Audience is the access token's resource (RFC 8707); empty for none.
+	Audience string
+	// AccessDPoPKey is the thumbprint of the DPoP key the access token is
+	// bound to (RFC 9449 6); empty for an unbound token.
+	AccessDPoPKey string
+	// FamilyDPoPKey, at a code exchange, binds the new family's refresh
+	// tokens to a DPoP key; rotation keeps the family's binding.
+	FamilyDPoPKey string
 }
 
 // RefreshExpiry returns when the pair's refresh token expires in a family
@@ -94,6 +124,8 @@ type RefreshGrant struct {
 	FamilyCreatedAt time.Time
 	// ClientGeneration is that of the code the family began with.
 	ClientGeneration string
+	// GrantContext is the family's (Nonce is always empty).
+	GrantContext
 }
 
 // Rotation is the outcome of a successful RotateRefresh.
@@ -117,6 +149,9 @@ type TokenInfo struct {
 	Scopes    []string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// Audience and DPoPKey of an access token; empty for none.
+	Audience string
+	DPoPKey  string
 }
 
 // GrantStore keeps authorization codes, OAuth tokens and their families,

@@ -29,6 +29,7 @@ const (
 	GrantAuthorizationCode Grant = "authorization_code"
 	GrantRefreshToken      Grant = "refresh_token"
 	GrantPersonal          Grant = "personal"
+	GrantClientCredentials Grant = "client_credentials"
 	// GrantDeviceCode is the device authorization grant (RFC 8628),
 	// whose grant_type is GrantTypeDeviceCode.
 	GrantDeviceCode Grant = "device_code"

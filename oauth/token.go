@@ -21,7 +21,9 @@ const (
 	KindDevice   Kind = 'd' // device code (RFC 8628 3.2), prefix tgd_
 )
 
-// String returns the name used in logs and in X-Authenticated-Token-Type.
+// String returns the kind's name, as logs show it. The guard's
+// X-Authenticated-Token-Type is Principal.TokenType, which also tells a
+// client's own token from a user's.
 func (k Kind) String() string {
 	switch k {
 	case KindAccess:

@@ -172,6 +172,26 @@ func TestValidateAccessTokenFromStore(t *testing.T) {
 	}
 }
 
+func TestValidateKeepsAudienceAndDPoPKeyInCache(t *testing.T) {
+	// Two tokens alike but for audience and DPoP key share no cache shape.
+	s := newFakeTokenStore()
+	v := newValidatorForTest(t, s, CacheConfig{}, nil)
+	base := Principal{UserID: "u", ClientID: "app", Scopes: []string{"a"}, Kind: KindAccess}
+	bound, plain := base, base
+	bound.Audience, bound.DPoPKey = "https://api.example.com/chargers", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	boundText, _ := s.issue(KindAccess, bound)
+	plainText, _ := s.issue(KindAccess, plain)
+	for round := 0; round < 2; round++ { // from the store, then from the cache
+		if p := mustValidate(t, v, boundText); p.Audience != bound.Audience || p.DPoPKey != bound.DPoPKey {
+			t.Errorf("round %d: bound token gives audience %q, key %q", round, p.Audience, p.DPoPKey)
+		}
+		if p := mustValidate(t, v, plainText); p.Audience != "" || p.DPoPKey != "" {
+			t.Errorf("round %d: plain token gives audience %q, key %q", round, p.Audience, p.DPoPKey)
+		}
+		settle(v)
+	}
+}
+
 func TestValidateServesRepeatsFromCache(t *testing.T) {
 	// A bounded in-memory cache sits in front of the store.
 	s := newFakeTokenStore()

@@ -19,7 +19,7 @@ type deviceCodeStatements struct {
 
 // deviceCodeColumns are the columns scanDeviceCode reads, in its order.
 const deviceCodeColumns = `device_code_hash, user_code_hash, client_id, client_generation, scopes, status, user_id,
-	interval_seconds, last_polled_at, family_id, created_at, expires_at`
+	interval_seconds, last_polled_at, decided_at, family_id, created_at, expires_at`
 
 func newDeviceCodeStatements(d dialect) deviceCodeStatements {
 	return deviceCodeStatements{
@@ -27,13 +27,13 @@ func newDeviceCodeStatements(d dialect) deviceCodeStatements {
 		// as ErrDeviceCodeTaken.
 		save: d.rebind(`
 			INSERT INTO oauth_device_codes (` + deviceCodeColumns + `)
-			VALUES (?, ?, ?, ?, ?, 'pending', NULL, ?, NULL, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, 'pending', NULL, ?, NULL, NULL, ?, ?, ?)
 			ON CONFLICT DO NOTHING`),
 		pending: d.rebind(`SELECT ` + deviceCodeColumns + ` FROM oauth_device_codes
 			WHERE user_code_hash = ? AND status = 'pending' AND expires_at > ?`),
 		// One statement decides: of two racing decisions the second finds
 		// the row no longer pending.
-		decide: d.rebind(`UPDATE oauth_device_codes SET status = ?, user_id = ?
+		decide: d.rebind(`UPDATE oauth_device_codes SET status = ?, user_id = ?, decided_at = ?
 			WHERE user_code_hash = ? AND status = 'pending' AND expires_at > ?
 			RETURNING ` + deviceCodeColumns),
 		pollRow: d.rebind(`SELECT ` + deviceCodeColumns + ` FROM oauth_device_codes
@@ -83,7 +83,7 @@ func (t *tables) DecideDeviceAuthorization(ctx context.Context, h oauth.UserCode
 	var a oauth.DeviceAuthorization
 	err := t.dialect.grantTx(ctx, func(ctx context.Context, tx querier) error {
 		var err error
-		a, err = scanDeviceCode(tx.QueryRowContext(ctx, t.devices.decide, string(status), userID, h[:], t.dialect.timeArg(now)))
+		a, err = scanDeviceCode(tx.QueryRowContext(ctx, t.devices.decide, string(status), userID, t.dialect.timeArg(now), h[:], t.dialect.timeArg(now)))
 		if errors.Is(err, sql.ErrNoRows) {
 			return oauth.ErrNotFound
 		}
@@ -138,7 +138,8 @@ func (t *tables) PollDeviceAuthorization(ctx context.Context, h oauth.TokenHash,
 		if _, err := tx.ExecContext(ctx, t.devices.issue, at, h[:]); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, t.grants.insertFamily, a.FamilyID, a.ClientID, a.UserID, at, a.ClientGeneration); err != nil {
+		// The user authorized when they approved.
+		if err := t.insertFamily(ctx, tx, a.FamilyID, a.ClientID, a.UserID, a.ClientGeneration, now, oauth.GrantContext{AuthTime: a.DecidedAt}); err != nil {
 			return err
 		}
 		poll.Outcome = oauth.DevicePollIssued
@@ -153,15 +154,16 @@ func (t *tables) PollDeviceAuthorization(ctx context.Context, h oauth.TokenHash,
 // scanDeviceCode reads one row of deviceCodeColumns.
 func scanDeviceCode(r row) (oauth.DeviceAuthorization, error) {
 	var (
-		a                                oauth.DeviceAuthorization
-		deviceHash, userHash             []byte
-		scopes, status                   string
-		userID                           sql.NullString
-		interval                         int64
-		lastPolled, createdAt, expiresAt timeColumn
+		a                     oauth.DeviceAuthorization
+		deviceHash, userHash  []byte
+		scopes, status        string
+		userID                sql.NullString
+		interval              int64
+		lastPolled, decidedAt timeColumn
+		createdAt, expiresAt  timeColumn
 	)
 	err := r.Scan(&deviceHash, &userHash, &a.ClientID, &a.ClientGeneration, &scopes, &status, &userID,
-		&interval, &lastPolled, &a.FamilyID, &createdAt, &expiresAt)
+		&interval, &lastPolled, &decidedAt, &a.FamilyID, &createdAt, &expiresAt)
 	if err != nil {
 		return oauth.DeviceAuthorization{}, err
 	}
@@ -174,7 +176,8 @@ func scanDeviceCode(r row) (oauth.DeviceAuthorization, error) {
 	copy(a.UserCodeHash[:], userHash)
 	a.Scopes, a.Status, a.UserID = splitScopes(scopes), oauth.DeviceStatus(status), userID.String
 	a.Interval = time.Duration(interval) * time.Second
-	a.LastPolledAt, a.CreatedAt, a.ExpiresAt = lastPolled.Time, createdAt.Time, expiresAt.Time
+	a.LastPolledAt, a.DecidedAt = lastPolled.Time, decidedAt.Time
+	a.CreatedAt, a.ExpiresAt = createdAt.Time, expiresAt.Time
 	return a, nil
 }
 

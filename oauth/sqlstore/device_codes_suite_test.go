@@ -141,8 +141,8 @@ func testDeviceDecideOnce(t *testing.T, s oauth.Store) {
 	ctx := context.Background()
 	a := newDeviceAuthorization(t, s, "tv", "", "a")
 	d := decide(t, s, a, "alice", true)
-	if d.Status != oauth.DeviceApproved || d.UserID != "alice" || d.ClientID != "tv" {
-		t.Errorf("decided %+v, want approved by alice", d)
+	if d.Status != oauth.DeviceApproved || d.UserID != "alice" || d.ClientID != "tv" || !d.DecidedAt.Equal(storedTime(grantNow.Add(time.Minute))) {
+		t.Errorf("decided %+v, want approved by alice a minute after grantNow", d)
 	}
 	// Decided: neither pending nor open to another decision.
 	if _, err := s.PendingDeviceAuthorization(ctx, a.UserCodeHash, grantNow); !errors.Is(err, oauth.ErrNotFound) {
@@ -256,9 +256,17 @@ func testDevicePollIssues(t *testing.T, s oauth.Store) {
 	if got.UserID != "alice" || got.ClientID != "tv" || !slices.Equal(got.Scopes, a.Scopes) {
 		t.Errorf("access token principal %+v", got)
 	}
-	// The refresh token rotates as any other: its family exists.
-	if _, err := s.RotateRefresh(context.Background(), pair.Refresh.Hash, "tv", now, 0, passGrant, newPair(t, now, nil)); err != nil {
+	// The refresh token rotates as any other: its family exists, and
+	// dates the authorization from the approval.
+	var family oauth.RefreshGrant
+	if _, err := s.RotateRefresh(context.Background(), pair.Refresh.Hash, "tv", now, 0, func(g oauth.RefreshGrant) error {
+		family = g
+		return nil
+	}, newPair(t, now, nil)); err != nil {
 		t.Errorf("rotating the device grant's refresh token: %v", err)
+	}
+	if family.UserID != "alice" || !family.AuthTime.Equal(storedTime(grantNow.Add(time.Minute))) {
+		t.Errorf("family %+v: want alice's, authorized at the approval", family)
 	}
 	other := newPair(t, now, nil)
 	if p := poll(t, s, a, now, other); p.Outcome != oauth.DevicePollUsed {

@@ -28,6 +28,8 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 			scopes                          string
 			familyCreated, familyRevoked    timeColumn
 			expiresAt, revokedAt, rotatedAt timeColumn
+			authTime                        timeColumn
+			claims, resources               string
 		)
 		if err := lockRow(ctx, tx, t.grants.lockRefreshFamily, old[:]); err != nil {
 			return err
@@ -35,7 +37,8 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 		// Read under the family's lock: a rotation that committed while
 		// this one waited is seen.
 		err := tx.QueryRowContext(ctx, t.grants.refreshGrant, old[:]).Scan(&g.FamilyID, &g.ClientID, &g.UserID,
-			&scopes, &expiresAt, &revokedAt, &rotatedAt, &familyCreated, &familyRevoked, &g.ClientGeneration)
+			&scopes, &expiresAt, &revokedAt, &rotatedAt, &familyCreated, &familyRevoked, &g.ClientGeneration,
+			&authTime, &claims, &resources, &g.DPoPKey)
 		if errors.Is(err, sql.ErrNoRows) {
 			return oauth.ErrNotFound
 		}
@@ -49,6 +52,7 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 			return err
 		}
 		g.Scopes, g.FamilyCreatedAt = splitScopes(scopes), familyCreated.Time
+		g.AuthTime, g.Claims, g.Resources = authTime.Time, claimsColumn(claims), splitScopes(resources)
 		rot = oauth.Rotation{FamilyID: g.FamilyID, UserID: g.UserID}
 		if rotatedAt.Valid {
 			if grace <= 0 || now.Sub(rotatedAt.Time) > grace {

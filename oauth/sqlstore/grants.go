@@ -30,26 +30,28 @@ type grantStatements struct {
 func newGrantStatements(d dialect) grantStatements {
 	return grantStatements{
 		saveCode: d.rebind(`
-			INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, scopes, challenge, family_id, expires_at, client_generation)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, scopes, challenge, family_id, expires_at, client_generation,
+				nonce, auth_time, claims, resources)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		codeForExchange: d.rebind(`
-			SELECT client_id, user_id, redirect_uri, scopes, challenge, family_id, expires_at, used_at, client_generation
+			SELECT client_id, user_id, redirect_uri, scopes, challenge, family_id, expires_at, used_at, client_generation,
+				nonce, auth_time, claims, resources
 			FROM oauth_codes WHERE code_hash = ?` + d.forUpdate()),
 		markCodeUsed: d.rebind(`UPDATE oauth_codes SET used_at = ? WHERE code_hash = ?`),
 		insertFamily: d.rebind(`
-			INSERT INTO oauth_families (family_id, client_id, user_id, created_at, client_generation)
-			VALUES (?, ?, ?, ?, ?)`),
+			INSERT INTO oauth_families (family_id, client_id, user_id, created_at, client_generation, auth_time, claims, resources, dpop_jkt)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		// One statement for both rows: each statement run has a fixed cost.
 		insertPair: d.rebind(`
-			INSERT INTO oauth_tokens (token_hash, kind, family_id, client_id, user_id, scopes, issued_at, expires_at)
-			VALUES (?, 'a', ?, ?, ?, ?, ?, ?), (?, 'r', ?, ?, ?, ?, ?, ?)`),
+			INSERT INTO oauth_tokens (token_hash, kind, family_id, client_id, user_id, scopes, issued_at, expires_at, audience, dpop_jkt)
+			VALUES (?, 'a', ?, ?, ?, ?, ?, ?, ?, ?), (?, 'r', ?, ?, ?, ?, ?, ?, '', '')`),
 
 		lockRefreshFamily: lockRows(d, `
 			SELECT 1 FROM oauth_families
 			WHERE family_id = (SELECT family_id FROM oauth_tokens WHERE token_hash = ? AND kind = 'r')`),
 		refreshGrant: d.rebind(`
 			SELECT t.family_id, t.client_id, t.user_id, t.scopes, t.expires_at, t.revoked_at, t.rotated_at,
-				f.created_at, f.revoked_at, f.client_generation
+				f.created_at, f.revoked_at, f.client_generation, f.auth_time, f.claims, f.resources, f.dpop_jkt
 			FROM oauth_tokens t JOIN oauth_families f ON f.family_id = t.family_id
 			WHERE t.token_hash = ? AND t.kind = 'r'`),
 		replayedAccess: d.rebind(`
@@ -66,11 +68,11 @@ func newGrantStatements(d dialect) grantStatements {
 		familyAccessTokens: d.rebind(`SELECT token_hash FROM oauth_tokens WHERE family_id = ? AND kind = 'a'`),
 
 		lookupAccess: d.rebind(`
-			SELECT t.user_id, t.client_id, t.scopes, t.expires_at
+			SELECT t.user_id, t.client_id, t.scopes, t.expires_at, t.audience, t.dpop_jkt
 			FROM oauth_tokens t JOIN oauth_families f ON f.family_id = t.family_id
 			WHERE t.token_hash = ? AND t.kind = 'a' AND t.revoked_at IS NULL AND f.revoked_at IS NULL`),
 		introspect: d.rebind(`
-			SELECT t.kind, t.client_id, t.user_id, t.scopes, t.issued_at, t.expires_at
+			SELECT t.kind, t.client_id, t.user_id, t.scopes, t.issued_at, t.expires_at, t.audience, t.dpop_jkt
 			FROM oauth_tokens t JOIN oauth_families f ON f.family_id = t.family_id
 			WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.rotated_at IS NULL AND f.revoked_at IS NULL`),
 
@@ -87,7 +89,7 @@ func newGrantStatements(d dialect) grantStatements {
 func (t *tables) SaveCode(ctx context.Context, c oauth.Code) error {
 	_, err := t.dialect.ExecContext(ctx, t.grants.saveCode,
 		c.Hash[:], c.ClientID, c.UserID, c.RedirectURI, joinScopes(c.Scopes), c.Challenge, c.FamilyID, t.dialect.timeArg(c.ExpiresAt),
-		c.ClientGeneration)
+		c.ClientGeneration, c.Nonce, t.optionalTime(c.AuthTime), string(c.Claims), joinScopes(c.Resources))
 	if err != nil {
 		return fmt.Errorf("sqlstore: save code: %w", err)
 	}
@@ -101,11 +103,12 @@ func (t *tables) ExchangeCode(ctx context.Context, h oauth.TokenHash, now time.T
 	var c oauth.Code
 	err := t.dialect.grantTx(ctx, func(ctx context.Context, tx querier) error {
 		var (
-			scopes            string
-			expiresAt, usedAt timeColumn
+			scopes, claims, resources   string
+			expiresAt, usedAt, authTime timeColumn
 		)
 		err := tx.QueryRowContext(ctx, t.grants.codeForExchange, h[:]).
-			Scan(&c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Challenge, &c.FamilyID, &expiresAt, &usedAt, &c.ClientGeneration)
+			Scan(&c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Challenge, &c.FamilyID, &expiresAt, &usedAt, &c.ClientGeneration,
+				&c.Nonce, &authTime, &claims, &resources)
 		if errors.Is(err, sql.ErrNoRows) {
 			return oauth.ErrNotFound
 		}
@@ -113,6 +116,7 @@ func (t *tables) ExchangeCode(ctx context.Context, h oauth.TokenHash, now time.T
 			return err
 		}
 		c.Hash, c.Scopes, c.ExpiresAt = h, splitScopes(scopes), expiresAt.Time
+		c.AuthTime, c.Claims, c.Resources = authTime.Time, claimsColumn(claims), splitScopes(resources)
 		if usedAt.Valid {
 			revoked, err := t.revokeFamily(ctx, tx, c.FamilyID, now)
 			if err != nil {
@@ -133,7 +137,9 @@ func (t *tables) ExchangeCode(ctx context.Context, h oauth.TokenHash, now time.T
 		if _, err := tx.ExecContext(ctx, t.grants.markCodeUsed, at, h[:]); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, t.grants.insertFamily, c.FamilyID, c.ClientID, c.UserID, at, c.ClientGeneration); err != nil {
+		family := c.GrantContext
+		family.Nonce, family.DPoPKey = "", pair.FamilyDPoPKey
+		if err := t.insertFamily(ctx, tx, c.FamilyID, c.ClientID, c.UserID, c.ClientGeneration, now, family); err != nil {
 			return err
 		}
 		return t.insertPair(ctx, tx, c.FamilyID, c.ClientID, c.UserID, c.Scopes, pair)
@@ -155,12 +161,36 @@ func wrapGrantErr(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
 
+// insertFamily starts a refresh family created at now.
+func (t *tables) insertFamily(ctx context.Context, tx querier, familyID, clientID, userID, clientGeneration string, now time.Time, g oauth.GrantContext) error {
+	_, err := tx.ExecContext(ctx, t.grants.insertFamily, familyID, clientID, userID, t.dialect.timeArg(now), clientGeneration,
+		t.optionalTime(g.AuthTime), string(g.Claims), joinScopes(g.Resources), g.DPoPKey)
+	return err
+}
+
 func (t *tables) insertPair(ctx context.Context, tx querier, familyID, clientID, userID string, scopes []string, p oauth.IssuedPair) error {
 	joined, issued := joinScopes(scopes), t.dialect.timeArg(p.IssuedAt)
 	_, err := tx.ExecContext(ctx, t.grants.insertPair,
-		p.Access.Hash[:], familyID, clientID, userID, joined, issued, t.dialect.timeArg(p.Access.ExpiresAt),
+		p.Access.Hash[:], familyID, clientID, userID, joined, issued, t.dialect.timeArg(p.Access.ExpiresAt), p.Audience, p.AccessDPoPKey,
 		p.Refresh.Hash[:], familyID, clientID, userID, joined, issued, t.dialect.timeArg(p.Refresh.ExpiresAt))
 	return err
+}
+
+// optionalTime is t as an argument for a nullable time column: NULL when
+// t is zero.
+func (t *tables) optionalTime(at time.Time) any {
+	if at.IsZero() {
+		return nil
+	}
+	return t.dialect.timeArg(at)
+}
+
+// claimsColumn reads a claims column: nil for none.
+func claimsColumn(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
 }
 
 // lookupAccess is LookupToken for OAuth access tokens.
@@ -170,7 +200,7 @@ func (t *tables) lookupAccess(ctx context.Context, h oauth.TokenHash) (oauth.Pri
 		scopes    string
 		expiresAt timeColumn
 	)
-	err := t.dialect.QueryRowContext(ctx, t.grants.lookupAccess, h[:]).Scan(&p.UserID, &p.ClientID, &scopes, &expiresAt)
+	err := t.dialect.QueryRowContext(ctx, t.grants.lookupAccess, h[:]).Scan(&p.UserID, &p.ClientID, &scopes, &expiresAt, &p.Audience, &p.DPoPKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return oauth.Principal{}, oauth.ErrNotFound
 	}
@@ -189,7 +219,7 @@ func (t *tables) IntrospectToken(ctx context.Context, h oauth.TokenHash) (oauth.
 		issuedAt, expiresAt timeColumn
 	)
 	err := t.dialect.QueryRowContext(ctx, t.grants.introspect, h[:]).
-		Scan(&kind, &info.ClientID, &info.UserID, &scopes, &issuedAt, &expiresAt)
+		Scan(&kind, &info.ClientID, &info.UserID, &scopes, &issuedAt, &expiresAt, &info.Audience, &info.DPoPKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return oauth.TokenInfo{}, oauth.ErrNotFound
 	}

@@ -50,6 +50,7 @@ func runGrantSuite(t *testing.T, open openStore) {
 		{"RFC 9700 4.14.2 racing reuses and revocations in one family", testGrantConcurrentFamilyRevocation},
 		{"RFC 7009 2.1 revoke", testGrantRevoke},
 		{"RFC 7662 introspect", testGrantIntrospect},
+		{"grant context kept from code to family and tokens", testGrantContext},
 		{"seed 004 consent union", testGrantConsent},
 		{"server key", testGrantServerKey},
 		{"purge expired", testGrantPurge},

@@ -15,10 +15,9 @@ import (
 )
 
 // Schema changes live in migrations/<dialect>/NNNN_name.sql, numbered from
-// 0001 up, each number once. Adding one means adding a file to both
-// dialects; the store applies every migration the database has not
-// recorded, in number order, each in its own transaction together with the
-// row that records it.
+// 0001 without gaps. Adding one means adding a file to both dialects; the
+// store applies every migration newer than the database's version, each in
+// its own transaction together with the row that records it.
 //
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
@@ -46,11 +45,8 @@ func mustLoadMigrations(dir string) []migration {
 }
 
 // loadMigrations reads dir's .sql files in version order and checks that
-// the versions start at 1 and rise, each given once. A number may be
-// skipped: work on several schema changes at once reserves numbers ahead,
-// and since each migration is applied when the database has not recorded
-// it (not when it is above the highest recorded), a lower number that
-// arrives later is still applied.
+// the versions run 1, 2, 3, ... so a skipped or duplicated number cannot
+// leave a database half migrated.
 func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 	names, err := fs.Glob(fsys, path.Join(dir, "*.sql"))
 	if err != nil {
@@ -66,11 +62,8 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("sqlstore: migration %s: name must start with NNNN_", name)
 		}
-		switch {
-		case i == 0 && version != 1:
-			return nil, fmt.Errorf("sqlstore: migration %s: version %d, want 1 first", name, version)
-		case i > 0 && version <= ms[i-1].version:
-			return nil, fmt.Errorf("sqlstore: migration %s: version %d given twice", name, version)
+		if version != i+1 {
+			return nil, fmt.Errorf("sqlstore: migration %s: version %d, want %d", name, version, i+1)
 		}
 		body, err := fs.ReadFile(fsys, name)
 		if err != nil {
@@ -111,14 +104,13 @@ func applySQLiteMigration(ctx context.Context, db *sql.DB, m migration) error {
 	if _, err := tx.ExecContext(ctx, sqliteMigrationsTable); err != nil {
 		return err
 	}
-	var recorded int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokengate_migrations WHERE version = ?`, m.version).Scan(&recorded); err != nil {
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM tokengate_migrations`).Scan(&current); err != nil {
 		return err
 	}
-	// Migrations this binary does not know (a rolled-back upgrade) are
-	// left alone: migrations only add, so the older code still finds its
-	// tables.
-	if recorded > 0 {
+	// A database newer than this binary (a rolled-back upgrade) is left
+	// alone: migrations only add, so the older code still finds its tables.
+	if current >= m.version {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
@@ -165,12 +157,12 @@ func applyPostgresMigration(ctx context.Context, tx pgx.Tx, m migration) error {
 	if _, err := tx.Exec(ctx, postgresMigrationsTable); err != nil {
 		return err
 	}
-	var recorded int
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM tokengate_migrations WHERE version = $1`, m.version).Scan(&recorded); err != nil {
+	var current int
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM tokengate_migrations`).Scan(&current); err != nil {
 		return err
 	}
 	// See applySQLiteMigration for why a newer database is accepted.
-	if recorded > 0 {
+	if current >= m.version {
 		return nil
 	}
 	// No arguments: pgx sends this with the simple protocol, which allows

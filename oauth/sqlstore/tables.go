@@ -15,9 +15,10 @@ import (
 // personal_tokens.go, grants.go (codes and tokens; the statements of
 // both and of their refresh families), families.go (rotation and
 // revocation), consents.go, secrets.go, clients.go and device_codes.go;
-// user_grants.go ends what one user granted, across those tables. A new table follows the
-// same shape: a statements struct and its constructor, a field here, and
-// migrations for both databases.
+// user_grants.go ends what one user granted, across those tables, and
+// client_tokens.go keeps the tokens clients hold for themselves in them. A
+// new table follows the same shape: a statements struct and its
+// constructor, a field here, and migrations for both databases.
 type tables struct {
 	dialect  dialect
 	personal personalTokenStatements
@@ -26,7 +27,10 @@ type tables struct {
 	secrets  secretStatements
 	users    userGrantStatements
 	clients  clientStatements
-	devices  deviceCodeStatements
+
+	signingKeys  signingKeyStatements
+	clientTokens clientTokenStatements
+	devices      deviceCodeStatements
 }
 
 func newTables(d dialect) tables {
@@ -38,7 +42,10 @@ func newTables(d dialect) tables {
 		secrets:  newSecretStatements(d),
 		users:    newUserGrantStatements(d),
 		clients:  newClientStatements(d),
-		devices:  newDeviceCodeStatements(d),
+
+		signingKeys:  newSigningKeyStatements(d),
+		clientTokens: newClientTokenStatements(d),
+		devices:      newDeviceCodeStatements(d),
 	}
 }
 
