@@ -36,11 +36,15 @@ func (e *Endpoints) serveDevicePage(w http.ResponseWriter, r *http.Request) erro
 			defer func() { e.logWithoutUserCode(rec, r) }()
 			w = rec
 		}
+		query := r.URL.Query()
+		if oerr := checkValues(query); oerr != nil {
+			return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", oerr.Description+".")
+		}
 		user, ok, err := e.deviceUser(w, r)
 		if !ok {
 			return err
 		}
-		typed := r.URL.Query().Get(userCodeField)
+		typed := query.Get(userCodeField)
 		if typed == "" {
 			return e.writeDeviceForm(w, r, http.StatusOK, user, "", "")
 		}
@@ -93,6 +97,9 @@ func (e *Endpoints) serveDevicePost(w http.ResponseWriter, r *http.Request) erro
 	form, err := url.ParseQuery(string(body))
 	if err != nil || len(form[userCodeField]) > 1 || len(form["decision"]) > 1 {
 		return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+	}
+	if oerr := checkValues(form); oerr != nil {
+		return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", oerr.Description+".")
 	}
 	user, err := e.browserUser(r)
 	if err != nil {

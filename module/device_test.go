@@ -329,3 +329,29 @@ func TestDevicePageBeforeStart(t *testing.T) {
 		t.Errorf("before start: %d %.100s, want an HTML 503 page", rec.Code, rec.Body)
 	}
 }
+
+// The verification page keeps the input limits of every endpoint: a value
+// above 8 KiB or not valid UTF-8 gets a 400 page, before anything is
+// looked up or counted as a wrong code.
+func TestDevicePageInputLimits(t *testing.T) {
+	env := newDeviceEnv(t)
+	auth := []string{"Authorization", "Bearer " + env.userJWT}
+	long := strings.Repeat("B", maxParamBytes+1)
+	for _, tc := range []struct{ name, method, target, body string }{
+		{"query not UTF-8", "GET", "/oauth/device?user_code=%ff", ""},
+		{"query above 8 KiB", "GET", "/oauth/device?user_code=" + long, ""},
+		{"form not UTF-8", "POST", "/oauth/device", "user_code=%ff"},
+		{"form above 8 KiB", "POST", "/oauth/device", "user_code=" + long},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := env.serve(t, tc.method, tc.target, tc.body, auth...)
+			checkPageHeaders(t, rec)
+			if rec.Code != 400 || !strings.Contains(rec.Body.String(), "Invalid request") {
+				t.Errorf("%d %.200s, want the 400 page", rec.Code, rec.Body)
+			}
+		})
+	}
+	if _, blocked := userCodeMisses.blocked(limitUser); blocked || len(userCodeMisses.misses) != 0 {
+		t.Errorf("refused input counted as wrong codes: %v", userCodeMisses.misses)
+	}
+}
