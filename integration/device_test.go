@@ -19,8 +19,9 @@ import (
 )
 
 // deviceClients are the device grant's clients, beside oauthClients
-// (whose home-app may not use the grant): a public display and a
-// confidential charger box.
+// (whose home-app may not use the grant): a public display that also
+// runs the code flow, and a confidential charger box that has only the
+// device grant, and so no redirect URI.
 const deviceClients = oauthClients + `
 		client charger-display {
 			name "Charger Display"
@@ -30,8 +31,7 @@ const deviceClients = oauthClients + `
 		}
 		client charger-box {
 			secret box-secret
-			redirect_uri https://box.example.com/unused
-			grant_types authorization_code refresh_token urn:ietf:params:oauth:grant-type:device_code
+			grant_types urn:ietf:params:oauth:grant-type:device_code refresh_token
 		}`
 
 const deviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
@@ -455,5 +455,33 @@ func TestDeviceLogSecrecy(t *testing.T) {
 				t.Errorf("%s contains a secret of the flow (%.6s...)", filepath.Base(path), s)
 			}
 		}
+	}
+}
+
+// TestDeviceStoredClient: a client added through the admin API with the
+// device grant in its grant_types runs the grant as a Caddyfile client
+// does, and the metadata lists the grant once such a client exists.
+func TestDeviceStoredClient(t *testing.T) {
+	g, adminURL := startGatewayWithAdmin(t, "sqlite "+t.TempDir()+"/tg.db", oauthClients)
+	grants := func() string {
+		return fmt.Sprint(do(t, "GET", g.base+"/.well-known/oauth-authorization-server", "").decode(t)["grant_types_supported"])
+	}
+	if got := grants(); strings.Contains(got, deviceGrantType) {
+		t.Errorf("metadata lists the device grant with no client that may use it: %s", got)
+	}
+	adminAPI{adminURL}.addClient(t, `{"client_id":"stored-tv","name":"Stored TV","public":true,"scopes":["chargers:read"],
+		"grant_types":["`+deviceGrantType+`","refresh_token"]}`)
+	if got := grants(); !strings.Contains(got, deviceGrantType) {
+		t.Errorf("metadata after adding a device client: %s, want the device grant", got)
+	}
+	r := do(t, "POST", g.base+"/oauth/device_authorization", "client_id=stored-tv", "Content-Type", "application/x-www-form-urlencoded")
+	if r.status != 200 {
+		t.Fatalf("device authorization for a stored client: %d %s", r.status, r.body)
+	}
+	m := r.decode(t)
+	deviceDecide(t, g.base, m["user_code"].(string), "user-device-stored", "approve")
+	poll := url.Values{"grant_type": {deviceGrantType}, "device_code": {m["device_code"].(string)}, "client_id": {"stored-tv"}}
+	if r := do(t, "POST", g.base+"/oauth/token", poll.Encode(), "Content-Type", "application/x-www-form-urlencoded"); r.status != 200 {
+		t.Errorf("poll for a stored client: %d %s", r.status, r.body)
 	}
 }
