@@ -38,7 +38,7 @@ func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 	case grant == oauth.GrantTypeClientCredentials:
 		resp, oerr = e.app.auth.ClientCredentialsFor(r.Context(), client, p["scope"], extras)
 	case grant == oauth.GrantTypeDeviceCode:
-		resp, oerr = e.app.device.Poll(r.Context(), client, p["device_code"])
+		resp, oerr = e.app.device.PollFor(r.Context(), client, p["device_code"], extras)
 	default:
 		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code, refresh_token, client_credentials or " + oauth.GrantTypeDeviceCode)
 	}

@@ -260,11 +260,24 @@ func (g *DeviceGrant) Decide(ctx context.Context, userCode, userID string, appro
 // code's lifetime, and on approval one token response, exactly once;
 // every later poll is invalid_grant.
 func (g *DeviceGrant) Poll(ctx context.Context, client *Client, deviceCode string) (TokenResponse, *Error) {
+	return g.PollFor(ctx, client, deviceCode, TokenExtras{})
+}
+
+// PollFor is Poll with the token request's extras: the tokens are issued
+// for x.Resource (RFC 8707 2.2), and bound to the DPoP key x.DPoPKey as
+// a code exchange binds them (RFC 9449 5).
+func (g *DeviceGrant) PollFor(ctx context.Context, client *Client, deviceCode string, x TokenExtras) (TokenResponse, *Error) {
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
 	if !client.AllowsGrant(GrantTypeDeviceCode) {
 		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use the device authorization grant")
+	}
+	if oerr := checkDPoPRequired(client, x.DPoPKey); oerr != nil {
+		return TokenResponse{}, oerr
+	}
+	if oerr := g.Auth.checkTokenResource(x.Resource); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	if deviceCode == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("device_code is required")
@@ -279,6 +292,8 @@ func (g *DeviceGrant) Poll(ctx context.Context, client *Client, deviceCode strin
 	if genErr != nil {
 		return TokenResponse{}, ErrServerError
 	}
+	pair.Audience = x.Resource
+	bindPair(&pair, client, x.DPoPKey, true)
 	var failure *Error
 	check := func(a DeviceAuthorization) error {
 		switch {
@@ -320,7 +335,7 @@ func (g *DeviceGrant) Poll(ctx context.Context, client *Client, deviceCode strin
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, UserID: p.UserID, ClientID: client.ID, Grant: GrantDeviceCode, Scopes: p.Scopes})
 	return TokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(pair.AccessDPoPKey),
 		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 		RefreshToken: refresh,
 		Scope:        strings.Join(p.Scopes, " "),

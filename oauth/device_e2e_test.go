@@ -399,3 +399,34 @@ func TestDeviceRacingPolls(t *testing.T) {
 		t.Errorf("tokens issued counted %d times, want 1", n)
 	}
 }
+
+// RFC 9449 5: a DPoP proof on the poll that issues the tokens binds the
+// access token, and, the device being a public client, the refresh family
+// too: a refresh then needs the same key.
+func TestDevicePollBindsDPoPKey(t *testing.T) {
+	const key, other = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+	e := newDeviceE2E(t, 0)
+	ctx := context.Background()
+	r := e.start(t, "chargers:read")
+	e.clk.Advance(6 * time.Second)
+	e.decide(t, r.UserCode, "alice", true)
+
+	tr, oerr := e.grant.PollFor(ctx, e.tv, r.DeviceCode, oauth.TokenExtras{DPoPKey: key})
+	if oerr != nil {
+		t.Fatalf("poll: %v", oerr)
+	}
+	if tr.TokenType != "DPoP" {
+		t.Errorf("token_type %q, want DPoP", tr.TokenType)
+	}
+	if p, err := e.val.Validate(ctx, tr.AccessToken); err != nil || p.DPoPKey != key {
+		t.Errorf("access token: %+v, %v; want bound to the proof's key", p, err)
+	}
+	for _, k := range []string{"", other} {
+		if _, oerr := e.grant.Auth.RefreshFor(ctx, e.tv, tr.RefreshToken, "", oauth.TokenExtras{DPoPKey: k}); oerr == nil || oerr.Code != "invalid_grant" {
+			t.Errorf("refresh with key %q: %v, want invalid_grant", k, oerr)
+		}
+	}
+	if _, oerr := e.grant.Auth.RefreshFor(ctx, e.tv, tr.RefreshToken, "", oauth.TokenExtras{DPoPKey: key}); oerr != nil {
+		t.Errorf("refresh with the family's key: %v", oerr)
+	}
+}

@@ -139,7 +139,7 @@ func (t *tables) PollDeviceAuthorization(ctx context.Context, h oauth.TokenHash,
 			return err
 		}
 		// The user authorized when they approved.
-		if err := t.insertFamily(ctx, tx, a.FamilyID, a.ClientID, a.UserID, a.ClientGeneration, now, oauth.GrantContext{AuthTime: a.DecidedAt}); err != nil {
+		if err := t.insertFamily(ctx, tx, a.FamilyID, a.ClientID, a.UserID, a.ClientGeneration, now, oauth.GrantContext{AuthTime: a.DecidedAt, DPoPKey: pair.FamilyDPoPKey}); err != nil {
 			return err
 		}
 		poll.Outcome = oauth.DevicePollIssued
