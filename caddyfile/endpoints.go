@@ -31,6 +31,8 @@ var endpointPaths = []struct{ option, path string }{
 	{"grants", "/oauth/grants"},
 	{"clients", ""}, // off unless given
 	{"registration", ""},
+	{"device_authorization", "/oauth/device_authorization"},
+	{"device", "/oauth/device"},
 	{"metadata", "/.well-known/oauth-authorization-server"},
 }
 
@@ -45,6 +47,8 @@ var endpointPaths = []struct{ option, path string }{
 //		grants     <path>
 //		clients    <path>
 //		registration <path>
+//		device_authorization <path>
+//		device     <path>
 //		consent_template <file>
 //	}]
 //
@@ -70,13 +74,15 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 	}
 	e := new(module.Endpoints)
 	fields := map[string]*string{
-		"authorize":  &e.Authorize,
-		"token":      &e.Token,
-		"revoke":     &e.Revoke,
-		"introspect": &e.Introspect,
-		"api_token":  &e.APIToken,
-		"grants":     &e.Grants,
-		"clients":    &e.Clients,
+		"authorize":            &e.Authorize,
+		"token":                &e.Token,
+		"revoke":               &e.Revoke,
+		"introspect":           &e.Introspect,
+		"api_token":            &e.APIToken,
+		"grants":               &e.Grants,
+		"clients":              &e.Clients,
+		"device_authorization": &e.DeviceAuthorization,
+		"device":               &e.Device,
 	}
 	fields["registration"] = &e.Registration
 	seen := seenOptions{}

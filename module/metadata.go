@@ -15,6 +15,7 @@ type authServerMetadata struct {
 	TokenEndpoint                          string   `json:"token_endpoint"`
 	RevocationEndpoint                     string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint                  string   `json:"introspection_endpoint"`
+	DeviceAuthorizationEndpoint            string   `json:"device_authorization_endpoint"`
 	ScopesSupported                        []string `json:"scopes_supported"`
 	ResponseTypesSupported                 []string `json:"response_types_supported"`
 	GrantTypesSupported                    []string `json:"grant_types_supported"`
@@ -75,6 +76,7 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 		TokenEndpoint:                          base + e.Token,
 		RevocationEndpoint:                     base + e.Revoke,
 		IntrospectionEndpoint:                  base + e.Introspect,
+		DeviceAuthorizationEndpoint:            base + e.DeviceAuthorization,
 		ScopesSupported:                        scopes,
 		ResponseTypesSupported:                 []string{"code"},
 		GrantTypesSupported:                    e.grantTypesSupported(),

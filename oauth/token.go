@@ -27,6 +27,7 @@ const (
 	// token (RFC 7592 3), prefix tgx_, presented only to the client
 	// configuration endpoint.
 	KindRegistration Kind = 'x'
+	KindDevice       Kind = 'd' // device code (RFC 8628 3.2), prefix tgd_
 )
 
 // String returns the kind's name, as logs show it. The guard's
@@ -46,6 +47,8 @@ func (k Kind) String() string {
 		return "jwt_id"
 	case KindRegistration:
 		return "registration"
+	case KindDevice:
+		return "device"
 	}
 	return "unknown"
 }
@@ -113,7 +116,7 @@ func ParseToken(text string) (Kind, error) {
 	}
 	k := Kind(text[2])
 	switch k {
-	case KindAccess, KindRefresh, KindPersonal, KindCode, KindJWTID, KindRegistration:
+	case KindAccess, KindRefresh, KindPersonal, KindCode, KindJWTID, KindRegistration, KindDevice:
 	default:
 		return 0, ErrMalformedToken
 	}

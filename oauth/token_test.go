@@ -39,7 +39,7 @@ func refTokenValid(text string) bool {
 	if len(text) != TokenLen || !strings.HasPrefix(text, "tg") || text[3] != '_' {
 		return false
 	}
-	if !strings.ContainsRune("arpcjx", rune(text[2])) {
+	if !strings.ContainsRune("arpcjxd", rune(text[2])) {
 		return false
 	}
 	for i := 4; i < len(text); i++ {
@@ -86,6 +86,7 @@ var allKinds = []struct {
 	{KindCode, "tgc_", "code"},
 	{KindJWTID, "tgj_", "jwt_id"},
 	{KindRegistration, "tgx_", "registration"},
+	{KindDevice, "tgd_", "device"},
 }
 
 func TestTokenLenIsPrefixBodyAndChecksum(t *testing.T) {
@@ -276,7 +277,7 @@ func TestParseTokenChecksumCatchesEverySingleCharacterChange(t *testing.T) {
 				for i := 0; i < TokenLen; i++ {
 					alphabet := b64url
 					if i == 2 {
-						alphabet = "arpc"
+						alphabet = "arpcd"
 					}
 					for j := 0; j < len(alphabet); j++ {
 						c := alphabet[j]
