@@ -440,3 +440,42 @@ func TestE2EJWTClientCredentials(t *testing.T) {
 		t.Errorf("revoked client JWT: %v, want ErrInvalidToken", err)
 	}
 }
+
+func TestE2EJWTDeviceGrant(t *testing.T) {
+	// RFC 8628 3.5 with JWT access tokens: the approved poll answers a JWT
+	// whose auth_time is the user's approval, revocable as any other.
+	e := newDeviceE2E(t, 0)
+	ring, err := oauth.NewKeyRing(e.store, oauth.AlgES256, 24*time.Hour, 2*time.Hour, e.clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := oauth.NewJWTAccessTokens(ring, jwtIssuer, jwtAudience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.grant.Auth.AccessTokenFormat, e.grant.Auth.JWTAccess = oauth.AccessTokenJWT, j
+	r := e.start(t, "energy:read")
+	approvedAt := e.clk.Now()
+	e.decide(t, r.UserCode, "alice", true)
+	tr, oerr := e.grant.Poll(context.Background(), e.tv, r.DeviceCode)
+	if oerr != nil {
+		t.Fatalf("Poll: %v", oerr)
+	}
+	_, claims := jwtParts(t, tr.AccessToken)
+	if claims["sub"] != "alice" || claims["client_id"] != "tv" || claims["scope"] != "energy:read" ||
+		claims["auth_time"] != float64(approvedAt.Unix()) {
+		t.Errorf("device JWT claims = %v", claims)
+	}
+	if k, err := oauth.ParseToken(tr.RefreshToken); err != nil || k != oauth.KindRefresh {
+		t.Errorf("refresh token %q is not opaque", tr.RefreshToken)
+	}
+	if p, err := e.val.ValidateWith(context.Background(), tr.AccessToken, j); err != nil || p.UserID != "alice" {
+		t.Fatalf("ValidateWith = %+v, %v", p, err)
+	}
+	if oerr := e.grant.Auth.Revoke(context.Background(), e.tv, tr.AccessToken, ""); oerr != nil {
+		t.Fatal(oerr)
+	}
+	if _, err := e.val.ValidateWith(context.Background(), tr.AccessToken, j); !errors.Is(err, oauth.ErrInvalidToken) {
+		t.Errorf("revoked device JWT: %v, want ErrInvalidToken", err)
+	}
+}

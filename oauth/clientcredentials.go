@@ -134,7 +134,7 @@ func (s *AuthServer) ClientCredentialsFor(ctx context.Context, client *Client, s
 		return TokenResponse{}, ErrTemporarilyUnavailable
 	}
 	// RFC 9068 2.2: sub is the client, which the token stands for.
-	text, oerr = s.accessTokenText(ctx, issuedAccessToken{id: text, clientID: client.ID, scopes: scopes,
+	text, oerr = s.accessTokenText(ctx, issuedAccessToken{id: text, clientID: client.ID, scopes: scopes, audience: x.Resource,
 		dpopKey: dpopKey, issuedAt: now, expiresAt: expires})
 	if oerr != nil {
 		return TokenResponse{}, oerr

@@ -294,8 +294,12 @@ func (g *DeviceGrant) PollFor(ctx context.Context, client *Client, deviceCode st
 	}
 	pair.Audience = x.Resource
 	bindPair(&pair, client, x.DPoPKey, true)
-	var failure *Error
+	var (
+		failure  *Error
+		authTime time.Time
+	)
 	check := func(a DeviceAuthorization) error {
+		authTime = a.DecidedAt
 		switch {
 		case a.ClientID != client.ID || a.ClientGeneration != client.generation:
 			failure = badCode
@@ -308,6 +312,9 @@ func (g *DeviceGrant) PollFor(ctx context.Context, client *Client, deviceCode st
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	if oerr := s.readyToSign(ctx); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	start := time.Now()
 	p, err := g.Store.PollDeviceAuthorization(ctx, HashToken(deviceCode), now, check, pair)
 	timeStoreCall(s.metrics(), OpExchange, start)
@@ -330,6 +337,14 @@ func (g *DeviceGrant) PollFor(ctx context.Context, client *Client, deviceCode st
 	default:
 		s.logger().Error("device code poll: unexpected outcome", zap.Int("outcome", int(p.Outcome)))
 		return TokenResponse{}, ErrServerError
+	}
+	access, oerr := s.accessTokenText(ctx, issuedAccessToken{
+		id: access, userID: p.UserID, clientID: client.ID, scopes: p.Scopes,
+		audience: pair.Audience, dpopKey: pair.AccessDPoPKey,
+		issuedAt: now, expiresAt: pair.Access.ExpiresAt, authTime: authTime,
+	})
+	if oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	s.metrics().TokenIssued(GrantDeviceCode)
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, UserID: p.UserID, ClientID: client.ID, Grant: GrantDeviceCode, Scopes: p.Scopes})
