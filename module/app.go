@@ -56,6 +56,17 @@ type App struct {
 	MaxClientsPerUser int `json:"max_clients_per_user,omitempty"`
 	// Cache bounds the validation cache.
 	Cache *CacheConfig `json:"cache,omitempty"`
+	// OpenID, when present, makes tokengate an OpenID Connect provider
+	// (docs/oidc.md). Default: off.
+	OpenID *OpenIDConfig `json:"openid,omitempty"`
+	// AccessTokenFormat is "opaque" (the default: tga_ tokens) or "jwt"
+	// (RFC 9068 JWT access tokens signed with the keys of the JWKS, with or
+	// without OpenID).
+	AccessTokenFormat string `json:"access_token_format,omitempty"`
+	// AccessTokenAudience is the aud claim of JWT access tokens, an
+	// absolute URI; only with access_token_format jwt. Placeholders are
+	// expanded. Default: the issuer.
+	AccessTokenAudience string `json:"access_token_audience,omitempty"`
 
 	// Built in Provision from the config alone.
 	ctx       caddy.Context
@@ -136,8 +147,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if len(a.PersonalTokenScopes) == 0 {
 		for _, s := range a.Scopes {
-			a.PersonalTokenScopes = append(a.PersonalTokenScopes, s.Name)
+			// A personal token stands for no OpenID Connect sign-in.
+			if a.OpenID == nil || !isOpenIDScope(s.Name) {
+				a.PersonalTokenScopes = append(a.PersonalTokenScopes, s.Name)
+			}
 		}
+	}
+	if err := a.provisionSigning(repl); err != nil {
+		return err
 	}
 
 	if a.db, err = a.resolveDatabase(repl); err != nil {

@@ -36,10 +36,7 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 		return writeJSON(w, http.StatusMethodNotAllowed, oauthError{"invalid_request", "method not allowed"})
 	}
 	base := strings.TrimSuffix(e.app.Issuer, "/")
-	scopes := make([]string, 0, len(e.app.Scopes))
-	for _, s := range e.app.Scopes {
-		scopes = append(scopes, s.Name)
-	}
+	scopes := e.app.scopeNames()
 	return writeJSON(w, http.StatusOK, authServerMetadata{
 		Issuer:                                 e.app.Issuer,
 		AuthorizationEndpoint:                  base + e.Authorize,
