@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -157,6 +158,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 
 // decodeJSON reads body, one JSON value with no unknown fields, into v.
 func decodeJSON(body []byte, v any) error {
+	// encoding/json would turn invalid UTF-8 into U+FFFD silently.
+	if !utf8.Valid(body) {
+		return errors.New("invalid JSON body: not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

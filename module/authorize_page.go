@@ -26,7 +26,11 @@ const csrfField = "csrf_token"
 // either a code issued at once, when the user has already consented to
 // every requested scope, or the consent page shown.
 func (e *Endpoints) serveAuthorizePage(w http.ResponseWriter, r *http.Request) error {
-	p := readPageParams(r.URL.Query())
+	query := r.URL.Query()
+	if oerr := checkValues(query); oerr != nil {
+		return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", oerr.Description+".")
+	}
+	p := readPageParams(query)
 	user, err := e.browserUser(r)
 	if err != nil {
 		if errors.Is(err, oauth.ErrUserKeysUnavailable) {
@@ -83,6 +87,9 @@ func (e *Endpoints) serveConsentDecision(w http.ResponseWriter, r *http.Request)
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+	}
+	if oerr := checkValues(form); oerr != nil {
+		return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", oerr.Description+".")
 	}
 	user, err := e.browserUser(r)
 	if err != nil {

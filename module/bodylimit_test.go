@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,18 +87,26 @@ func chunkedRequest(method, target, body string, headers ...string) *http.Reques
 	return r
 }
 
-// padForm returns the form-encoded params followed by a pad parameter
-// making the body exactly size bytes long.
+// padChunk is the most padding one parameter carries: every value must
+// stay within the 8 KiB a parameter may have.
+const padChunk = 8000
+
+// padForm returns the form-encoded params followed by pad parameters
+// (pad0, pad1, ...) making the body exactly size bytes long.
 func padForm(t *testing.T, params url.Values, size int) string {
 	t.Helper()
-	s := params.Encode() + "&pad="
-	if len(s) > size {
+	s := params.Encode()
+	for i := 0; len(s) < size; i++ {
+		s += "&pad" + strconv.Itoa(i) + "="
+		s += strings.Repeat("x", max(0, min(padChunk, size-len(s))))
+	}
+	if len(s) != size {
 		t.Fatalf("form of %d bytes does not fit in %d", len(s), size)
 	}
-	return s + strings.Repeat("x", size-len(s))
+	return s
 }
 
-// padJSON returns a JSON object of params with a pad member making it
+// padJSON returns a JSON object of params with pad members making it
 // exactly size bytes long.
 func padJSON(t *testing.T, params map[string]string, size int) string {
 	t.Helper()
@@ -105,11 +114,17 @@ func padJSON(t *testing.T, params map[string]string, size int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(b[:len(b)-1]) + `,"pad":"`
-	if len(s)+2 > size {
-		t.Fatalf("object of %d bytes does not fit in %d", len(s), size)
+	s := string(b[:len(b)-1])
+	for i := 0; ; i++ {
+		s += `,"pad` + strconv.Itoa(i) + `":"`
+		if room := size - len(s) - 2; room <= padChunk {
+			if room < 0 {
+				t.Fatalf("object does not fit in %d bytes", size)
+			}
+			return s + strings.Repeat("x", room) + `"}`
+		}
+		s += strings.Repeat("x", padChunk) + `"`
 	}
-	return s + strings.Repeat("x", size-len(s)-2) + `"}`
 }
 
 // limitEnv is what one case starts from: a personal token and an access

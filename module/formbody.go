@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"unicode/utf8"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
 )
@@ -75,6 +76,9 @@ func parseFormParams(body []byte) (bodyParams, error) {
 	if err != nil {
 		return nil, oauth.ErrInvalidRequest.WithDescription("the form body is malformed")
 	}
+	if err := checkValues(values); err != nil {
+		return nil, err
+	}
 	out := make(bodyParams, len(values))
 	for k, v := range values {
 		if len(v) > 1 {
@@ -90,6 +94,10 @@ func parseFormParams(body []byte) (bodyParams, error) {
 // (the last one winning).
 func parseJSONParams(body []byte) (bodyParams, error) {
 	malformed := oauth.ErrInvalidRequest.WithDescription("the JSON body must be one object of string values")
+	// encoding/json would turn invalid UTF-8 into U+FFFD silently.
+	if !utf8.Valid(body) {
+		return nil, oauth.ErrInvalidRequest.WithDescription("the JSON body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, malformed
@@ -111,6 +119,9 @@ func parseJSONParams(body []byte) (bodyParams, error) {
 		val, ok := tok.(string)
 		if !ok {
 			return nil, malformed
+		}
+		if err := checkParam(key, val); err != nil {
+			return nil, err
 		}
 		if _, dup := out[key]; dup {
 			return nil, oauth.ErrInvalidRequest.WithDescription("parameter " + printable(key) + " is given more than once")

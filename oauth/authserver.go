@@ -152,6 +152,9 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 // requestedScopes parses a scope parameter (RFC 6749 3.3): every scope must
 // be declared and allowed for the client, and at least one is needed.
 func (s *AuthServer) requestedScopes(c *Client, scope string) ([]string, *Error) {
+	if tooManyScopes(scope) {
+		return nil, errTooManyScopes
+	}
 	var out []string
 	for _, sc := range strings.Split(scope, " ") {
 		if sc == "" || slices.Contains(out, sc) {
@@ -284,6 +287,9 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	badToken := ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or revoked")
 	if k, err := ParseToken(refreshToken); err != nil || k != KindRefresh {
 		return TokenResponse{}, badToken
+	}
+	if tooManyScopes(scope) {
+		return TokenResponse{}, errTooManyScopes
 	}
 	var requested []string
 	for _, sc := range strings.Split(scope, " ") {
