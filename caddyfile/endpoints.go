@@ -30,7 +30,10 @@ var endpointPaths = []struct{ option, path string }{
 	{"api_token", "/api-token"},
 	{"grants", "/oauth/grants"},
 	{"clients", ""}, // off unless given
+	{"userinfo", "/oauth/userinfo"},
+	{"jwks", "/.well-known/jwks.json"},
 	{"metadata", "/.well-known/oauth-authorization-server"},
+	{"openid_configuration", "/.well-known/openid-configuration"},
 }
 
 // parseEndpoints sets up the endpoints handler. Syntax:
@@ -43,11 +46,13 @@ var endpointPaths = []struct{ option, path string }{
 //		api_token  <path>
 //		grants     <path>
 //		clients    <path>
+//		userinfo   <path>
+//		jwks       <path>
 //		consent_template <file>
 //	}]
 //
 // Every path starts with "/"; an omitted one keeps its default. The metadata
-// path (RFC 8414 3) is fixed. The grants endpoint also serves the paths one
+// paths (RFC 8414 3, OpenID Connect Discovery 1.0 4) are fixed. The grants endpoint also serves the paths one
 // segment below its own (<grants>/<client_id>), so no other endpoint may
 // sit there; likewise the clients endpoint, which is off unless its path
 // is given, and serves <clients>/<id> and <clients>/<id>/secret.
@@ -71,6 +76,8 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		"api_token":  &e.APIToken,
 		"grants":     &e.Grants,
 		"clients":    &e.Clients,
+		"userinfo":   &e.Userinfo,
+		"jwks":       &e.JWKS,
 	}
 	seen := seenOptions{}
 	for h.NextBlock(0) {

@@ -359,6 +359,12 @@ func TestAdaptErrors(t *testing.T) {
 		{"endpoint on the metadata path", site(`tokengate_endpoints {
 		api_token /.well-known/oauth-authorization-server
 	}`), `api_token and metadata both use the path /.well-known/oauth-authorization-server`},
+		{"jwks on the discovery path", site(`tokengate_endpoints {
+		jwks /.well-known/openid-configuration
+	}`), `jwks and openid_configuration both use the path /.well-known/openid-configuration`},
+		{"userinfo on the token path", site(`tokengate_endpoints {
+		userinfo /oauth/token
+	}`), `token and userinfo both use the path /oauth/token`},
 		{"endpoints grants on another's path", site(`tokengate_endpoints {
 		grants /api-token
 	}`), `api_token and grants both use the path /api-token`},

@@ -37,6 +37,13 @@ type Endpoints struct {
 	// POST on <clients>/<client_id>/secret, serve one of them. Default:
 	// off.
 	Clients string `json:"clients,omitempty"`
+	// Userinfo is the OpenID Connect userinfo endpoint's path (docs/oidc.md),
+	// served when openid is on. Default: /oauth/userinfo.
+	Userinfo string `json:"userinfo,omitempty"`
+	// JWKS is the path of the key set that ID tokens and JWT access tokens
+	// are verified with (RFC 7517 5), served when openid is on or access
+	// tokens are JWTs. Default: /.well-known/jwks.json.
+	JWKS string `json:"jwks,omitempty"`
 	// ConsentTemplate is an html/template file that replaces the built-in
 	// consent page of the browser flow (docs/reference.md), read and parsed at
 	// provisioning; a file that cannot be parsed is a config error. It is
@@ -85,6 +92,8 @@ func (e *Endpoints) Provision(ctx caddy.Context) error {
 		{&e.APIToken, "/api-token"},
 		{&e.Grants, "/oauth/grants"},
 		{&e.Clients, ""}, // off unless given
+		{&e.Userinfo, "/oauth/userinfo"},
+		{&e.JWKS, "/.well-known/jwks.json"},
 	} {
 		if *p.path == "" {
 			*p.path = p.def

@@ -8,24 +8,19 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
-// The scopes OpenID Connect defines (OpenID Connect Core 3.1.2.1, 5.4,
-// 11), which exist without scope lines when openid is on.
-const (
-	scopeOpenID        = "openid"
-	scopeProfile       = "profile"
-	scopeEmail         = "email"
-	scopeOfflineAccess = "offline_access"
-)
-
-// openIDScopes are those scopes with the descriptions the consent page
-// shows unless a scope line gives another.
+// openIDScopes are the scopes OpenID Connect defines (OpenID Connect Core
+// 3.1.2.1, 5.4, 11), which exist without scope lines when openid is on,
+// with the descriptions the consent page shows unless a scope line gives
+// another.
 var openIDScopes = []ScopeConfig{
-	{Name: scopeOpenID, Description: "Confirm who you are (your user id)"},
-	{Name: scopeProfile, Description: "Your name and profile details"},
-	{Name: scopeEmail, Description: "Your email address"},
-	{Name: scopeOfflineAccess, Description: "Stay connected while you are not using the app"},
+	{Name: oauth.ScopeOpenID, Description: "Confirm who you are (your user id)"},
+	{Name: oauth.ScopeProfile, Description: "Your name and profile details"},
+	{Name: oauth.ScopeEmail, Description: "Your email address"},
+	{Name: oauth.ScopeOfflineAccess, Description: "Stay connected while you are not using the app"},
 }
 
 // isOpenIDScope reports whether name is one of openIDScopes.
@@ -36,39 +31,6 @@ func isOpenIDScope(name string) bool {
 		}
 	}
 	return false
-}
-
-// claimScopes gives each claim that may be copied from the user's IdP JWT
-// the scope that releases it (OpenID Connect Core 5.4), in the order of
-// 5.1. The profile and email scopes are the ones tokengate offers.
-var claimScopes = []struct{ claim, scope string }{
-	{"name", scopeProfile},
-	{"given_name", scopeProfile},
-	{"family_name", scopeProfile},
-	{"middle_name", scopeProfile},
-	{"nickname", scopeProfile},
-	{"preferred_username", scopeProfile},
-	{"profile", scopeProfile},
-	{"picture", scopeProfile},
-	{"website", scopeProfile},
-	{"email", scopeEmail},
-	{"email_verified", scopeEmail},
-	{"gender", scopeProfile},
-	{"birthdate", scopeProfile},
-	{"zoneinfo", scopeProfile},
-	{"locale", scopeProfile},
-	{"updated_at", scopeProfile},
-}
-
-// claimScope returns the scope that releases claim, "" for a claim that
-// cannot be copied.
-func claimScope(claim string) string {
-	for _, c := range claimScopes {
-		if c.claim == claim {
-			return c.scope
-		}
-	}
-	return ""
 }
 
 // Defaults of the openid option.
@@ -161,9 +123,7 @@ func (a *App) provisionSigning(repl *caddy.Replacer) error {
 			o.KeyRotation = caddy.Duration(defaultKeyRotation)
 		}
 		if len(o.Claims) == 0 {
-			for _, c := range claimScopes {
-				o.Claims = append(o.Claims, c.claim)
-			}
+			o.Claims = oauth.StandardClaimNames()
 		}
 	}
 	if a.AccessTokenFormat == "" {
@@ -202,7 +162,7 @@ func (a *App) validateSigning() error {
 			return fmt.Errorf("tokengate: openid key_rotation must be at least %v, got %v", minKeyRotation, time.Duration(o.KeyRotation))
 		}
 		for i, c := range o.Claims {
-			if claimScope(c) == "" {
+			if oauth.ClaimScope(c) == "" {
 				return fmt.Errorf("tokengate: openid claims: %q is not a claim of the profile or email scope (OpenID Connect Core 5.4)", c)
 			}
 			if slices.Contains(o.Claims[:i], c) {
