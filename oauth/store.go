@@ -54,6 +54,7 @@ type Store interface {
 	UserGrantStore
 	ClientStore
 	OwnedClientStore
+	UserinfoStore
 	// WatchRevocations calls forget with the hash of every token revoked
 	// through another instance sharing the store, and reset each time it
 	// starts listening, the first time included: whatever was cached before

@@ -15,7 +15,8 @@ import (
 // personal_tokens.go, grants.go (codes and tokens; the statements of
 // both and of their refresh families), families.go (rotation and
 // revocation), consents.go, secrets.go and clients.go; user_grants.go
-// ends what one user granted, across those tables. A new table follows the
+// ends what one user granted, across those tables; userinfo.go reads a
+// grant's claims through its access tokens. A new table follows the
 // same shape: a statements struct and its constructor, a field here, and
 // migrations for both databases.
 type tables struct {
@@ -26,6 +27,7 @@ type tables struct {
 	secrets  secretStatements
 	users    userGrantStatements
 	clients  clientStatements
+	userinfo userinfoStatements
 }
 
 func newTables(d dialect) tables {
@@ -37,6 +39,7 @@ func newTables(d dialect) tables {
 		secrets:  newSecretStatements(d),
 		users:    newUserGrantStatements(d),
 		clients:  newClientStatements(d),
+		userinfo: newUserinfoStatements(d),
 	}
 }
 
