@@ -62,6 +62,7 @@ type Endpoints struct {
 
 	app         *App
 	logger      *zap.Logger
+	accessLog   *zap.Logger // as the guard's: refused tokens in the URL
 	consentPage *template.Template
 }
 
@@ -76,6 +77,7 @@ func (Endpoints) CaddyModule() caddy.ModuleInfo {
 // Provision sets the default paths and finds the tokengate app.
 func (e *Endpoints) Provision(ctx caddy.Context) error {
 	e.logger = ctx.Logger()
+	e.accessLog = ctx.Logger(accessLogName{})
 	app, err := tokengateApp(ctx, "tokengate_endpoints directive")
 	if err != nil {
 		return err
@@ -126,8 +128,19 @@ func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	case metadataPath:
 		// Configuration only: served even before the store is open.
 		return e.serveMetadata(w, r)
+	case openIDConfigurationPath:
+		if e.app.OpenID == nil {
+			return next.ServeHTTP(w, r)
+		}
+		return e.serveOpenIDConfiguration(w, r)
 	case e.Authorize:
 		serve = e.serveAuthorize
+	case e.Userinfo:
+		if e.app.OpenID == nil {
+			return next.ServeHTTP(w, r)
+		}
+		// It waits for the store as the guard does, with the guard's 503.
+		return e.serveUserinfo(w, r)
 	default:
 		// The grants and clients paths and the paths below them; every
 		// endpoint's own path goes first.

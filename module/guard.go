@@ -105,35 +105,9 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if isCORSPreflight(r) {
 		return next.ServeHTTP(w, r)
 	}
-	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
-		g.metrics.validation(validationInvalid)
-		err := denyTokenInURL(w)
-		logRefusedURLToken(g.accessLog, w, r, http.StatusUnauthorized, len(bodyTokenInURL))
+	p, _, ok, err := g.app.authenticateBearer(w, r, g.logger, g.accessLog)
+	if !ok {
 		return err
-	}
-	text, err := oauth.BearerToken(r.Header["Authorization"])
-	if err != nil {
-		g.metrics.validation(validationInvalid)
-		return denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials))
-	}
-	if !g.app.awaitStart(r.Context()) {
-		if ce := g.logger.Check(zap.WarnLevel, "token store not open yet"); ce != nil {
-			ce.Write()
-		}
-		g.metrics.validation(validationUnavailable)
-		return denyUnavailable(w)
-	}
-	p, err := g.app.state.validator.Validate(r.Context(), text)
-	if err != nil {
-		if errors.Is(err, oauth.ErrUnavailable) {
-			g.metrics.validation(validationUnavailable)
-			if ce := g.logger.Check(zap.WarnLevel, "token store unavailable"); ce != nil {
-				ce.Write(zap.Error(err))
-			}
-			return denyUnavailable(w)
-		}
-		g.metrics.validation(validationInvalid)
-		return denyUnauthenticated(w, true)
 	}
 	required, ok := g.requiredScopes(r.Method)
 	if !ok {
@@ -157,6 +131,48 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		delete(r.Header, "Authorization")
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// authenticateBearer finds who the request's bearer token speaks for
+// (docs/reference.md): the token is read from the Authorization header
+// only (never from the URL), then validated through the cache and the
+// store. Every refusal is answered here, 401, or 503 while the store
+// cannot be reached, and counted; ok is false then, and err is what the
+// handler returns. It also returns the token's text. The guard and the
+// userinfo endpoint authenticate with it, so they accept and refuse the
+// same tokens alike.
+func (a *App) authenticateBearer(w http.ResponseWriter, r *http.Request, logger, accessLog *zap.Logger) (p oauth.Principal, text string, ok bool, err error) {
+	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
+		a.metrics.validation(validationInvalid)
+		err := denyTokenInURL(w)
+		logRefusedURLToken(accessLog, w, r, http.StatusUnauthorized, len(bodyTokenInURL))
+		return oauth.Principal{}, "", false, err
+	}
+	text, err = oauth.BearerToken(r.Header["Authorization"])
+	if err != nil {
+		a.metrics.validation(validationInvalid)
+		return oauth.Principal{}, "", false, denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials))
+	}
+	if !a.awaitStart(r.Context()) {
+		if ce := logger.Check(zap.WarnLevel, "token store not open yet"); ce != nil {
+			ce.Write()
+		}
+		a.metrics.validation(validationUnavailable)
+		return oauth.Principal{}, "", false, denyUnavailable(w)
+	}
+	p, err = a.state.validator.Validate(r.Context(), text)
+	if err != nil {
+		if errors.Is(err, oauth.ErrUnavailable) {
+			a.metrics.validation(validationUnavailable)
+			if ce := logger.Check(zap.WarnLevel, "token store unavailable"); ce != nil {
+				ce.Write(zap.Error(err))
+			}
+			return oauth.Principal{}, "", false, denyUnavailable(w)
+		}
+		a.metrics.validation(validationInvalid)
+		return oauth.Principal{}, "", false, denyUnauthenticated(w, true)
+	}
+	return p, text, true, nil
 }
 
 // requiredScopes finds the request's line: its own method, then for HEAD the

@@ -3,6 +3,7 @@ package module
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
@@ -195,4 +197,74 @@ func (env *oidcEnv) approve(t *testing.T, page, userJWT string) string {
 		t.Fatal("Approve gave no code")
 	}
 	return code
+}
+
+// issue runs the dashboard flow for scope with a user JWT carrying
+// claims, then the code exchange, and returns the token response.
+func (env *oidcEnv) issue(t *testing.T, scope string, claims jwt.MapClaims, extra ...string) oauth.TokenResponse {
+	t.Helper()
+	rec := env.postJSON(t, authorizeQuery(scope, extra...), env.userJWT(t, oidcUser, claims))
+	var body struct {
+		RedirectURL string `json:"redirect_url"`
+	}
+	if err := json.NewDecoder(rec.Body).Decode(&body); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("authorize: %d %v", rec.Code, err)
+	}
+	u, err := url.Parse(body.RedirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env.exchange(t, u.Query().Get("code"))
+}
+
+// exchange redeems a code through the token endpoint's handler.
+func (env *oidcEnv) exchange(t *testing.T, code string) oauth.TokenResponse {
+	t.Helper()
+	return env.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {oidcRedirectURI}, "code_verifier": {oidcVerifier}})
+}
+
+// token posts form to the token endpoint as the confidential client and
+// returns the successful answer.
+func (env *oidcEnv) token(t *testing.T, form url.Values) oauth.TokenResponse {
+	t.Helper()
+	form.Set("client_id", oidcClientID)
+	form.Set("client_secret", oidcSecret)
+	r := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	if err := env.e.serveToken(rec, r); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusOK {
+		t.Fatalf("token endpoint: %d %s", rec.Code, rec.Body)
+	}
+	var resp oauth.TokenResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	// The JSON itself: no refresh_token member when there is none.
+	var raw map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, present := raw["refresh_token"]; present != (resp.RefreshToken != "") {
+		t.Fatalf("refresh_token member present %v for %q", present, resp.RefreshToken)
+	}
+	return resp
+}
+
+// serve runs a request through the endpoints handler, with next
+// answering 404 "next".
+func (env *oidcEnv) serve(t *testing.T, r *http.Request) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		http.Error(w, "next", http.StatusNotFound)
+		return nil
+	})
+	if err := env.e.ServeHTTP(rec, r, next); err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }

@@ -78,13 +78,16 @@ type AuthorizeRequest struct {
 	Resources []string
 }
 
-// TokenResponse is a successful access token response (RFC 6749 5.1).
+// TokenResponse is a successful access token response (RFC 6749 5.1),
+// with the ID token of OpenID Connect Core 3.1.3.3. RefreshToken is empty
+// when none is issued (OpenID Connect Core 11: no offline_access).
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
+	IDToken      string `json:"id_token,omitempty"`
 }
 
 // Introspection is an RFC 7662 2.2 introspection response.
