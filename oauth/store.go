@@ -55,6 +55,7 @@ type Store interface {
 	ClientStore
 	OwnedClientStore
 	UserinfoStore
+	SigningKeyStore
 	// WatchRevocations calls forget with the hash of every token revoked
 	// through another instance sharing the store, and reset each time it
 	// starts listening, the first time included: whatever was cached before

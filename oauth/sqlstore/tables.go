@@ -28,6 +28,8 @@ type tables struct {
 	users    userGrantStatements
 	clients  clientStatements
 	userinfo userinfoStatements
+
+	signingKeys signingKeyStatements
 }
 
 func newTables(d dialect) tables {
@@ -40,6 +42,8 @@ func newTables(d dialect) tables {
 		users:    newUserGrantStatements(d),
 		clients:  newClientStatements(d),
 		userinfo: newUserinfoStatements(d),
+
+		signingKeys: newSigningKeyStatements(d),
 	}
 }
 
