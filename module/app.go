@@ -2,6 +2,7 @@ package module
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -92,6 +93,10 @@ type App struct {
 	// held says this config has a reference to the shared state, which
 	// Cleanup gives back.
 	held bool
+	// keys is the signing key ring, shared like the state (keyring.go);
+	// nil when the config signs nothing.
+	keys    *sharedKeyRing
+	keysKey string // its pool key
 }
 
 // defaultMaxClientsPerUser is MaxClientsPerUser's default.
@@ -220,6 +225,10 @@ func (a *App) Start() error {
 		return fmt.Errorf("tokengate: opening %s store: %w", a.db.driver, err)
 	}
 	a.held = true
+	if err := a.startKeyRing(state); err != nil {
+		a.started.close()
+		return fmt.Errorf("tokengate: signing keys: %w", err)
+	}
 	a.use(state)
 	a.started.close()
 	return nil
@@ -257,12 +266,14 @@ func (a *App) Cleanup() error {
 		// Handlers still waiting for a Start that will not come give up.
 		a.started.close()
 	}
+	// The ring uses the store: it goes first.
+	keysErr := a.releaseKeyRing()
 	if !a.held {
-		return nil
+		return keysErr
 	}
 	a.held = false
 	_, err := sharedStates.Delete(a.stateKey)
-	return err
+	return errors.Join(keysErr, err)
 }
 
 // startWait bounds how long a request waits for Start: opening a new store

@@ -135,6 +135,11 @@ func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		return e.serveOpenIDConfiguration(w, r)
 	case e.Authorize:
 		serve = e.serveAuthorize
+	case e.JWKS:
+		if !e.app.needsSigningKeys() {
+			return next.ServeHTTP(w, r)
+		}
+		serve = e.serveJWKS
 	case e.Userinfo:
 		if e.app.OpenID == nil {
 			return next.ServeHTTP(w, r)
