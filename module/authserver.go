@@ -48,6 +48,10 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 	for _, s := range declared {
 		scopes = append(scopes, oauth.Scope{Name: s.Name, Description: s.Description})
 	}
+	var openID *oauth.OpenIDProvider
+	if a.OpenID != nil {
+		openID = &oauth.OpenIDProvider{Ring: a.keyRing(), Issuer: a.Issuer, IDTokenTTL: time.Duration(a.OpenID.IDTokenTTL)}
+	}
 	return &oauth.AuthServer{
 		Store:         state.store,
 		Validator:     state.validator,
@@ -62,5 +66,6 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 		Metrics:       a.metrics,
 		Audit:         a.audit,
 		UserGrants:    state.store,
+		OpenID:        openID,
 	}
 }

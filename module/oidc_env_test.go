@@ -1,6 +1,7 @@
 package module
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -57,6 +58,18 @@ func newOIDCEnv(t *testing.T, edit func(*App)) *oidcEnv {
 		t.Fatal(err)
 	}
 	startOnTestStore(t, app)
+	if app.needsSigningKeys() {
+		alg, rotation, maxTTL := app.signingSettings()
+		ring, err := oauth.NewKeyRing(app.state.store, alg, rotation, maxTTL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ring.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		app.keys = &sharedKeyRing{ring: ring}
+		app.use(app.state) // again, with the ring
+	}
 	var err error
 	if app.users, err = oauth.NewUserVerifier(oauth.UserVerifierConfig{HS256Secret: []byte(oidcUserSecret)}); err != nil {
 		t.Fatal(err)

@@ -54,6 +54,10 @@ type AuthServer struct {
 	// and RevokeUser, usergrants.go); without it they fail.
 	UserGrants UserGrantStore
 
+	// OpenID, when set, adds ID tokens and the offline_access rule to
+	// the token responses (openid.go); nil for a plain OAuth server.
+	OpenID *OpenIDProvider
+
 	keyMu sync.Mutex
 	key   []byte
 }
@@ -258,6 +262,9 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	if oerr := s.openIDReady(ctx); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	start := time.Now()
 	c, err := s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
 	timeStoreCall(s.metrics(), OpExchange, start)
@@ -266,13 +273,13 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	}
 	s.metrics().TokenIssued(GrantAuthorizationCode)
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, UserID: c.UserID, ClientID: c.ClientID, Grant: GrantAuthorizationCode, Scopes: c.Scopes})
-	return TokenResponse{
+	return s.openIDResponse(ctx, TokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
 		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 		RefreshToken: refresh,
 		Scope:        strings.Join(c.Scopes, " "),
-	}, nil
+	}, idTokenGrant{userID: c.UserID, clientID: c.ClientID, scopes: c.Scopes, GrantContext: c.GrantContext}, now)
 }
 
 // Refresh rotates a refresh token (RFC 6749 6): the presented
@@ -319,9 +326,10 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	var (
 		failure  *Error
 		narrowed []string
+		grant    RefreshGrant
 	)
 	check := func(g RefreshGrant) error {
-		failure, narrowed = nil, nil
+		failure, narrowed, grant = nil, nil, g
 		if g.ClientGeneration != client.generation {
 			// A family of an earlier client of the same id.
 			failure = badToken
@@ -353,6 +361,9 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		}
 		return nil
 	}
+	if oerr := s.openIDReady(ctx); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	start := time.Now()
 	rot, err := s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
 	if errors.Is(err, errScopesNarrowed) {
@@ -376,13 +387,15 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	if expiresIn < 0 {
 		expiresIn = 0
 	}
-	return TokenResponse{
+	// OpenID Connect Core 12.2: the grant's sub, aud, azp and auth_time,
+	// a new iat, and no nonce (the family keeps none).
+	return s.openIDResponse(ctx, TokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
 		ExpiresIn:    expiresIn,
 		RefreshToken: refresh,
 		Scope:        strings.Join(rot.Scopes, " "),
-	}, nil
+	}, idTokenGrant{userID: rot.UserID, clientID: client.ID, scopes: rot.Scopes, GrantContext: grant.GrantContext}, now)
 }
 
 // errScopesNarrowed is the refresh check's signal that the grant holds
