@@ -7,8 +7,9 @@ import (
 )
 
 // parseClient reads "client <id> { ... }" and appends the client to app.
-// Cross-field rules (a redirect URI is required, pkce optional needs a
-// secret, scopes must be declared) are App.Validate's, after the whole
+// Cross-field rules (a redirect URI is required for the code flow, pkce
+// optional and client_credentials need a secret, scopes must be declared,
+// grant types known) are App.Validate's, after the whole
 // block is read, so that the order of lines does not matter.
 func parseClient(d *caddyfile.Dispenser, app *module.App) error {
 	if !d.NextArg() {
@@ -45,11 +46,15 @@ func parseClient(d *caddyfile.Dispenser, app *module.App) error {
 			c.RedirectURIs = append(c.RedirectURIs, uris...)
 		case "scopes":
 			c.Scopes, err = someArgs(d)
+		case "grant_types":
+			c.GrantTypes, err = someArgs(d)
 		case "pkce":
 			c.PKCE, err = oneArg(d)
 			if err == nil && c.PKCE != "optional" && c.PKCE != "required" {
 				err = d.Errf("client %q: pkce must be optional or required, not %q", c.ID, c.PKCE)
 			}
+		case "dpop":
+			c.DPoPBoundAccessTokens, err = parseDPoPRule(d, c.ID)
 		default:
 			return d.Errf("unrecognized client subdirective %q", opt)
 		}
@@ -59,4 +64,20 @@ func parseClient(d *caddyfile.Dispenser, app *module.App) error {
 	}
 	app.Clients = append(app.Clients, c)
 	return nil
+}
+
+// parseDPoPRule reads "dpop required" (the client's token requests must
+// carry a DPoP proof, RFC 9449 5.2) or "dpop optional", the default.
+func parseDPoPRule(d *caddyfile.Dispenser, clientID string) (bool, error) {
+	rule, err := oneArg(d)
+	if err != nil {
+		return false, err
+	}
+	switch rule {
+	case "required":
+		return true, nil
+	case "optional":
+		return false, nil
+	}
+	return false, d.Errf("client %q: dpop must be required or optional, not %q", clientID, rule)
 }

@@ -32,6 +32,7 @@ var endpointPaths = []struct{ option, path string }{
 	{"clients", ""}, // off unless given
 	{"userinfo", "/oauth/userinfo"},
 	{"jwks", "/.well-known/jwks.json"},
+	{"registration", ""},
 	{"metadata", "/.well-known/oauth-authorization-server"},
 	{"openid_configuration", "/.well-known/openid-configuration"},
 }
@@ -48,20 +49,25 @@ var endpointPaths = []struct{ option, path string }{
 //		clients    <path>
 //		userinfo   <path>
 //		jwks       <path>
+//		registration <path>
 //		consent_template <file>
 //	}]
 //
-// Every path starts with "/"; an omitted one keeps its default. The metadata
-// paths (RFC 8414 3, OpenID Connect Discovery 1.0 4) are fixed. The grants endpoint also serves the paths one
-// segment below its own (<grants>/<client_id>), so no other endpoint may
-// sit there; likewise the clients endpoint, which is off unless its path
-// is given, and serves <clients>/<id> and <clients>/<id>/secret.
+// Every path starts with "/"; an omitted one keeps its default. The
+// metadata paths (RFC 8414 3, OpenID Connect Discovery 1.0 4) are fixed.
+// The grants endpoint also serves the paths one segment below its own
+// (<grants>/<client_id>), so no other endpoint may sit there; likewise the clients endpoint, which is off unless its path
+// is given, and serves <clients>/<id> and <clients>/<id>/secret; and the
+// registration endpoint (RFC 7591), off unless its path is given, which
+// needs the global registration option and serves <registration>/<id>
+// (RFC 7592).
 // consent_template replaces the browser flow's
 // consent page (docs/reference.md) with an html/template file, parsed when
 // the config is provisioned.
 func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
-	if _, err := globalApp(h, "tokengate_endpoints"); err != nil {
+	app, err := globalApp(h, "tokengate_endpoints")
+	if err != nil {
 		return nil, err
 	}
 	if h.NextArg() {
@@ -79,6 +85,7 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		"userinfo":   &e.Userinfo,
 		"jwks":       &e.JWKS,
 	}
+	fields["registration"] = &e.Registration
 	seen := seenOptions{}
 	for h.NextBlock(0) {
 		opt := h.Val()
@@ -139,6 +146,12 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		if clients, on := paths["clients"]; on && strings.HasPrefix(path, clients+"/") {
 			return nil, h.Errf("%s path %s is under the clients path %s, which serves %s/<client_id>", ep.option, path, clients, clients)
 		}
+		if reg, on := paths["registration"]; on && strings.HasPrefix(path, reg+"/") {
+			return nil, h.Errf("%s path %s is under the registration path %s, which serves %s/<client_id>", ep.option, path, reg, reg)
+		}
+	}
+	if e.Registration != "" && app.Registration == nil {
+		return nil, h.Errf("the registration path %s needs the global option registration open, or registration token <initial access token>, in the tokengate block", e.Registration)
 	}
 	return e, nil
 }

@@ -67,6 +67,31 @@ func TestAdaptErrors(t *testing.T) {
 		client app {
 			redirect_uri http://app.example.com/cb
 		}`), `redirect_uri "http://app.example.com/cb" uses http with a host that is not loopback`},
+		{"unknown grant type", global(`
+		issuer https://api.example.com
+		client app {
+			secret s
+			redirect_uri https://app.example.com/cb
+			grant_types authorization_code password
+		}`), `client "app": unknown grant type "password"`},
+		{"RFC 6749 4.4 client_credentials on a public client", global(`
+		issuer https://api.example.com
+		client machine {
+			grant_types client_credentials
+		}`), `client "machine": grant type client_credentials needs a confidential client`},
+		{"grant_types without a value", global(`
+		issuer https://api.example.com
+		client machine {
+			secret s
+			grant_types
+		}`), `wrong argument count or unexpected line ending after 'grant_types'`},
+		{"grant_types twice", global(`
+		issuer https://api.example.com
+		client machine {
+			secret s
+			grant_types client_credentials
+			grant_types client_credentials
+		}`), `grant_types`},
 		{"pkce optional on a public client", global(`
 		issuer https://api.example.com
 		client app {
@@ -79,6 +104,19 @@ func TestAdaptErrors(t *testing.T) {
 			redirect_uri https://app.example.com/cb
 			pkce sometimes
 		}`), `pkce must be optional or required, not "sometimes"`},
+		{"dpop bad value (RFC 9449 5.2)", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri https://app.example.com/cb
+			dpop always
+		}`), `client "app": dpop must be required or optional, not "always"`},
+		{"dpop twice", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri https://app.example.com/cb
+			dpop required
+			dpop optional
+		}`), `dpop is given more than once`},
 		{"duplicate client id", global(`
 		issuer https://api.example.com
 		client app {
@@ -164,6 +202,32 @@ func TestAdaptErrors(t *testing.T) {
 		{"lower-case word that is not a method", site(`tokengate {
 		forward
 	}`), `unrecognized tokengate subdirective "forward" (an HTTP method is written in upper case)`},
+		// Resource identifiers (RFC 9728 1.2, RFC 8707 2).
+		{"resource not absolute", site(`tokengate {
+		resource /chargers
+	}`), `resource "/chargers" is not an absolute URI`},
+		{"resource with a fragment", site(`tokengate {
+		resource https://api.example.com/chargers#x
+	}`), `resource "https://api.example.com/chargers#x" must not have a fragment`},
+		{"resource with a query", site(`tokengate {
+		resource https://api.example.com/chargers?v=1
+	}`), `resource "https://api.example.com/chargers?v=1" must not have a query`},
+		{"resource over http, not loopback", site(`tokengate {
+		resource http://api.example.com/chargers
+	}`), `resource "http://api.example.com/chargers" must use https (http is allowed for loopback hosts only)`},
+		{"resource of another scheme", site(`tokengate {
+		resource urn:example:chargers
+	}`), `resource "urn:example:chargers" is not an absolute URI`},
+		{"resource with a quote", site(`tokengate {
+		resource "https://api.example.com/a\"b"
+	}`), `has a character a URI cannot hold unescaped`},
+		{"resource without argument", site(`tokengate {
+		resource
+	}`), `wrong argument count`},
+		{"resource twice", site(`tokengate {
+		resource https://api.example.com/a
+		resource https://api.example.com/b
+	}`), `resource is given more than once`},
 		{"unknown upstream_jwt subdirective", site(`tokengate {
 		upstream_jwt {
 			secret s3cret
@@ -173,6 +237,26 @@ func TestAdaptErrors(t *testing.T) {
 		{"unknown endpoints subdirective", site(`tokengate_endpoints {
 		metadata /meta
 	}`), `unrecognized tokengate_endpoints subdirective "metadata"`},
+
+		// Dynamic client registration (RFC 7591).
+		{"registration path without the global option", site(`tokengate_endpoints {
+		registration /oauth/register
+	}`), `the registration path /oauth/register needs the global option registration open, or registration token <initial access token>`},
+		{"registration without argument", global(`
+		issuer https://api.example.com
+		registration`), `registration must be followed by open, or by token and the initial access token`},
+		{"registration of another kind", global(`
+		issuer https://api.example.com
+		registration closed`), `registration must be followed by open, or by token and the initial access token`},
+		{"registration token without the token", global(`
+		issuer https://api.example.com
+		registration token`), `registration token needs the initial access token`},
+		{"registration twice", global(`
+		issuer https://api.example.com
+		registration open
+		registration token abc`), `registration is given more than once`},
+		{"endpoint under the registration path", "{\n\ttokengate {\n\t\tissuer https://api.example.com\n\t\tregistration open\n\t}\n}\n:8080 {\n\ttokengate_endpoints {\n\t\tregistration /oauth/register\n\t\ttoken /oauth/register/token\n\t}\n}\n",
+			`token path /oauth/register/token is under the registration path /oauth/register`},
 
 		// Issuer (RFC 8414 2).
 		{"missing issuer", global(`

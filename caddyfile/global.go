@@ -36,6 +36,8 @@ func init() {
 //			redirect_uri <uri...>
 //			scopes       <scope...>
 //			pkce         optional|required
+//			grant_types  <type...>
+//			dpop         optional|required
 //		}
 //		code_ttl          <duration>
 //		access_token_ttl  <duration>
@@ -44,6 +46,7 @@ func init() {
 //		refresh_grace     <duration>
 //		personal_token_scopes <scope...>
 //		max_clients_per_user  <n>
+//		registration open|token <initial access token>
 //		cache {
 //			max_entries <n>
 //			ttl         <duration>
@@ -134,6 +137,8 @@ func parseApp(d *caddyfile.Dispenser) (*module.App, error) {
 			app.AccessTokenFormat, err = parseAccessTokenFormat(d)
 		case "access_token_audience":
 			app.AccessTokenAudience, err = oneArg(d)
+		case "registration":
+			app.Registration, err = parseRegistration(d)
 		default:
 			return nil, d.Errf("unrecognized tokengate subdirective %q", opt)
 		}
@@ -184,4 +189,22 @@ func parseScope(d *caddyfile.Dispenser, app *module.App) error {
 	}
 	app.Scopes = append(app.Scopes, s)
 	return noBlock(d, "scope")
+}
+
+// parseRegistration reads "registration open" or "registration token
+// <initial access token>" (RFC 7591 3).
+func parseRegistration(d *caddyfile.Dispenser) (*module.RegistrationConfig, error) {
+	args := d.RemainingArgs()
+	var r module.RegistrationConfig
+	switch {
+	case len(args) == 1 && args[0] == "open":
+		r.Open = true
+	case len(args) == 2 && args[0] == "token":
+		r.InitialAccessToken = args[1]
+	case len(args) >= 1 && args[0] == "token":
+		return nil, d.Errf("registration token needs the initial access token, such as {env.TOKENGATE_REGISTRATION_TOKEN}")
+	default:
+		return nil, d.Errf("registration must be followed by open, or by token and the initial access token")
+	}
+	return &r, noBlock(d, "registration")
 }

@@ -23,6 +23,7 @@ func init() {
 //	tokengate [<matcher>] [<scope>...] [{
 //		<METHOD> <scope> [<scope>...]
 //		*        <scope> [<scope>...]
+//		resource <uri>
 //		forward_authorization
 //		upstream_jwt {
 //			secret   <secret>
@@ -37,7 +38,9 @@ func init() {
 // they may be followed by a block of options, but not by rule lines, which
 // would leave it unclear whether a method needs its line's scopes, the
 // inline ones, or both. A METHOD is written in upper case, each at most
-// once; "*" covers every method without a line of its own.
+// once; "*" covers every method without a line of its own. resource names
+// the protected resource (RFC 9728) whose metadata the site's
+// tokengate_endpoints serve.
 func parseGuard(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
 	app, err := globalApp(h, "tokengate")
@@ -55,6 +58,16 @@ func parseGuard(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	seen := seenOptions{}
 	for h.NextBlock(0) {
 		switch h.Val() {
+		case "resource":
+			if err := seen.once(h.Dispenser); err != nil {
+				return nil, err
+			}
+			if guard.Resource, err = oneArg(h.Dispenser); err != nil {
+				return nil, err
+			}
+			if err := module.CheckResourceURI(guard.Resource); err != nil {
+				return nil, h.Errf("%v", err)
+			}
 		case "forward_authorization":
 			if err := seen.once(h.Dispenser); err != nil {
 				return nil, err

@@ -50,6 +50,12 @@ func TestParseApp(t *testing.T) {
 			Cookie:    "sb-access-token",
 			LoginURL:  "https://app.example.com/login",
 		}}},
+		{"registration open (RFC 7591 3)", `tokengate {
+			registration open
+		}`, module.App{Registration: &module.RegistrationConfig{Open: true}}},
+		{"registration with an initial access token, placeholder kept", `tokengate {
+			registration token {env.TOKENGATE_REGISTRATION_TOKEN}
+		}`, module.App{Registration: &module.RegistrationConfig{InitialAccessToken: "{env.TOKENGATE_REGISTRATION_TOKEN}"}}},
 		{"scopes with and without description, in order", `tokengate {
 			scope chargers:read "Charger status"
 			scope energy:read
@@ -73,6 +79,18 @@ func TestParseApp(t *testing.T) {
 			RedirectURIs: []string{"https://home.example.com/callback", "https://home.example.com/cb2", "https://home.example.com/cb3"},
 			Scopes:       []string{"chargers:read", "sessions:read"},
 			PKCE:         "optional",
+		}}}},
+		{"client_credentials client without redirect_uri", `tokengate {
+			client meter-sync {
+				secret {env.METER_SYNC_SECRET}
+				scopes energy:read
+				grant_types client_credentials
+			}
+		}`, module.App{Clients: []module.ClientConfig{{
+			ID:         "meter-sync",
+			Secret:     "{env.METER_SYNC_SECRET}",
+			Scopes:     []string{"energy:read"},
+			GrantTypes: []string{"client_credentials"},
 		}}}},
 		{"public client and hashed secret, in order", `tokengate {
 			client mobile {
@@ -203,6 +221,19 @@ func TestParseGuard(t *testing.T) {
 				Audience: "authenticated",
 				Claims:   map[string]string{"role": "authenticated", "aal": "aal1"},
 			},
+		}},
+		{"resource with method lines", `tokengate {
+		resource https://api.example.com/chargers
+		GET chargers:read
+	}`, module.Guard{
+			Methods:  map[string][]string{"GET": {"chargers:read"}},
+			Resource: "https://api.example.com/chargers",
+		}},
+		{"resource with inline scopes, on loopback http", `tokengate sessions:read {
+		resource http://127.0.0.1:8080
+	}`, module.Guard{
+			Methods:  map[string][]string{"*": {"sessions:read"}},
+			Resource: "http://127.0.0.1:8080",
 		}},
 		{"inline scope with an options block", `tokengate sessions:read {
 		forward_authorization

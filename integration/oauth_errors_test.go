@@ -56,8 +56,9 @@ func TestOAuthRequestErrors(t *testing.T) {
 
 	expectOAuthError(t, tokenRequest(t, g, url.Values{"grant_type": {"password"}}, basic...), 400, "unsupported_grant_type")
 	expectOAuthError(t, tokenRequest(t, g, url.Values{}, basic...), 400, "invalid_request")
+	// A grant this client's grant types leave out (RFC 6749 5.2).
 	r = do(t, "POST", g.base+"/oauth/token", `{"grant_type":"client_credentials"}`, append(basic, "Content-Type", "application/json")...)
-	expectOAuthError(t, r, 400, "unsupported_grant_type")
+	expectOAuthError(t, r, 400, "unauthorized_client")
 }
 
 // TestOAuthClientAuthentication: client authentication failures, and the

@@ -20,11 +20,15 @@ type clientObject struct {
 	Scopes       []string `json:"scopes"`
 	Public       bool     `json:"public"`
 	PKCE         string   `json:"pkce"`
+	GrantTypes   []string `json:"grant_types"`
 	Source       string   `json:"source"`
 	CreatedAt    *string  `json:"created_at"`
 	// Owner is the user who registered the client through the clients
 	// endpoint; absent for every other client.
 	Owner string `json:"owner,omitempty"`
+	// DPoPBoundAccessTokens is present, true, for a client whose token
+	// requests must carry a DPoP proof (RFC 9449 5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 func newClientObject(l oauth.ListedClient) clientObject {
@@ -36,7 +40,13 @@ func newClientObject(l oauth.ListedClient) clientObject {
 		Scopes:       append([]string{}, c.Scopes...),
 		Public:       !c.Confidential(),
 		PKCE:         "required",
+		GrantTypes:   append([]string{}, c.GrantTypes...),
 		Source:       string(c.Source),
+
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
+	}
+	if len(o.GrantTypes) == 0 {
+		o.GrantTypes = oauth.DefaultGrantTypes()
 	}
 	if !c.PKCERequired {
 		o.PKCE = "optional"
@@ -58,6 +68,10 @@ type clientBody struct {
 	Scopes       []string `json:"scopes"`
 	Public       *bool    `json:"public"`
 	PKCE         *string  `json:"pkce"`
+	// GrantTypes default to authorization_code and refresh_token.
+	GrantTypes []string `json:"grant_types"`
+	// DPoPBoundAccessTokens absent is false, also in a PUT.
+	DPoPBoundAccessTokens *bool `json:"dpop_bound_access_tokens"`
 }
 
 // clientUpdateBody is the body of PUT /tokengate/clients/<id>. It may be
@@ -251,11 +265,14 @@ func (a *App) fillClientSpec(spec *oauth.ClientSpec, body clientBody) error {
 	if body.PKCE != nil {
 		pkce = *body.PKCE
 	}
-	rules := clientRules{where: where, public: spec.Public, redirectURIs: body.RedirectURIs, scopes: body.Scopes, pkce: pkce}
+	rules := clientRules{where: where, public: spec.Public, redirectURIs: body.RedirectURIs, scopes: body.Scopes, pkce: pkce,
+		grantTypes: body.GrantTypes}
 	if err := a.checkClientRules(rules); err != nil {
 		return err
 	}
 	spec.Name, spec.RedirectURIs, spec.PKCEOptional = *body.Name, body.RedirectURIs, pkce == "optional"
+	spec.GrantTypes = dedupe(body.GrantTypes)
+	spec.DPoPBoundAccessTokens = body.DPoPBoundAccessTokens != nil && *body.DPoPBoundAccessTokens
 	spec.Scopes = dedupe(body.Scopes)
 	if len(spec.Scopes) == 0 {
 		spec.Scopes = a.scopeNames()

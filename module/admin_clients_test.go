@@ -12,7 +12,7 @@ import (
 
 // clientKeys are the members of a client object, and nothing
 // else: never a secret or its hash.
-var clientKeys = []string{"client_id", "created_at", "name", "pkce", "public", "redirect_uris", "scopes", "source"}
+var clientKeys = []string{"client_id", "created_at", "grant_types", "name", "pkce", "public", "redirect_uris", "scopes", "source"}
 
 func keysOf(m map[string]any) []string {
 	var out []string
@@ -122,7 +122,8 @@ func TestAdminAddAndListClients(t *testing.T) {
 	}
 	home := objs[2]
 	wantHome := map[string]any{"client_id": "home-app", "name": "Home Energy App", "redirect_uris": []any{"https://home.example.com/cb"},
-		"scopes": []any{"chargers:read"}, "public": false, "pkce": "required", "source": "config", "created_at": nil}
+		"scopes": []any{"chargers:read"}, "public": false, "pkce": "required", "source": "config", "created_at": nil,
+		"grant_types": []any{"authorization_code", "refresh_token"}}
 	if !reflect.DeepEqual(home, wantHome) {
 		t.Errorf("static client %v, want %v", home, wantHome)
 	}

@@ -68,6 +68,10 @@ type App struct {
 	// absolute URI; only with access_token_format jwt. Placeholders are
 	// expanded. Default: the issuer.
 	AccessTokenAudience string `json:"access_token_audience,omitempty"`
+	// Registration turns on dynamic client registration (RFC 7591) at the
+	// registration path of tokengate_endpoints: open to anyone, or for
+	// callers that hold an initial access token. Default: off.
+	Registration *RegistrationConfig `json:"registration,omitempty"`
 
 	// Built in Provision from the config alone.
 	ctx       caddy.Context
@@ -78,6 +82,12 @@ type App struct {
 	clients   oauth.ClientRegistry // the static clients
 	logger    *zap.Logger
 	startWait time.Duration
+	// resources are those the guards of this config name (RFC 9728),
+	// added as they provision.
+	resources *resourceRegistry
+	// registrationTokenHash is the SHA-256 of the initial access token
+	// registration asks for; nil when registration is open or off.
+	registrationTokenHash []byte
 
 	// Built in Start on the open store. Handlers read the fields below only
 	// once started is done, which orders Start's writes before their reads;
@@ -119,6 +129,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.started = newStartSignal()
 	a.startWait = startWait
+	a.resources = new(resourceRegistry)
 	a.audit = auditLog{logger: a.logger.Named(auditLoggerName)}
 	// The registry is the config's own, in memory: registering is no
 	// side effect outside this config.
@@ -162,6 +173,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 
+	if a.registrationTokenHash, err = a.resolveRegistrationToken(repl); err != nil {
+		return err
+	}
 	if a.db, err = a.resolveDatabase(repl); err != nil {
 		return err
 	}
@@ -240,7 +254,8 @@ func (a *App) Start() error {
 func (a *App) use(state *sharedState) {
 	a.state = state
 	a.registry = &oauth.Clients{Static: a.clients, Stored: state.clients}
-	a.admin = &oauth.ClientAdmin{Clients: a.registry, Store: state.store, Owned: state.store, Audit: a.audit}
+	a.admin = &oauth.ClientAdmin{Clients: a.registry, Store: state.store, Owned: state.store, Audit: a.audit,
+		Tokens: state.store, Validator: state.validator}
 	a.auth = a.newAuthServer(state)
 	a.personal = &oauth.PersonalTokens{
 		Store:     state.store,

@@ -24,7 +24,8 @@ func (e *Endpoints) serveAuthorizeJSON(w http.ResponseWriter, r *http.Request) e
 		return writeParamsError(w, err)
 	}
 	user, userErr := e.verifyUserJWT(r)
-	p, err := parseJSONParams(body)
+	// resource may be an array: RFC 8707 2 lets it be given more than once.
+	p, resources, err := parseJSONParamsWithList(body, "resource")
 	if userErr != nil {
 		if err != nil || errors.Is(userErr, oauth.ErrUserKeysUnavailable) {
 			writeUserJWTError(w, userErr)
@@ -35,7 +36,7 @@ func (e *Endpoints) serveAuthorizeJSON(w http.ResponseWriter, r *http.Request) e
 			return nil
 		}
 		// Not signed in, and no login page may be shown.
-		req := authorizeRequestJSON(p, "")
+		req := authorizeRequestJSON(p, resources, "")
 		if _, _, oerr, redirectable := e.app.auth.ValidateAuthorize(r.Context(), req); oerr != nil {
 			return e.writeAuthorizeJSONError(w, req, oerr, redirectable)
 		}
@@ -44,7 +45,7 @@ func (e *Endpoints) serveAuthorizeJSON(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return writeParamsError(w, err)
 	}
-	req := authorizeRequestJSON(p, user.ID)
+	req := authorizeRequestJSON(p, resources, user.ID)
 	pr, promptErr := e.app.readPrompt(jsonPrompt(p))
 	if pr.none || promptErr != nil {
 		c, scopes, oerr, redirectable := e.app.auth.ValidateAuthorize(r.Context(), req)
@@ -74,8 +75,8 @@ func (e *Endpoints) serveAuthorizeJSON(w http.ResponseWriter, r *http.Request) e
 }
 
 // authorizeRequestJSON is the AuthServer's view of a dashboard-flow body
-// for userID.
-func authorizeRequestJSON(p bodyParams, userID string) oauth.AuthorizeRequest {
+// and its resource indicators, for userID.
+func authorizeRequestJSON(p bodyParams, resources []string, userID string) oauth.AuthorizeRequest {
 	return oauth.AuthorizeRequest{
 		ClientID:            p["client_id"],
 		RedirectURI:         p["redirect_uri"],
@@ -86,6 +87,7 @@ func authorizeRequestJSON(p bodyParams, userID string) oauth.AuthorizeRequest {
 		CodeChallengeMethod: p["code_challenge_method"],
 		UserID:              userID,
 		Nonce:               p["nonce"],
+		Resources:           resources,
 	}
 }
 

@@ -217,6 +217,9 @@ func (e *Endpoints) writeConsentPage(w http.ResponseWriter, r *http.Request, c *
 			data.Hidden = append(data.Hidden, HiddenField{Name: pageParamNames[i], Value: v})
 		}
 	}
+	for _, res := range p.Resources {
+		data.Hidden = append(data.Hidden, HiddenField{Name: "resource", Value: res})
+	}
 	data.Hidden = append(data.Hidden, HiddenField{Name: csrfField, Value: csrf})
 	return e.writeHTMLPage(w, http.StatusOK, e.consentPage, nonce, data)
 }

@@ -31,6 +31,9 @@ func (a *App) newClientRegistry(repl *caddy.Replacer) (oauth.ClientRegistry, err
 			RedirectURIs: c.RedirectURIs,
 			Scopes:       allowed,
 			PKCEOptional: c.PKCE == "optional",
+			GrantTypes:   c.GrantTypes,
+
+			DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("client %q: %w", c.ID, err)
@@ -67,5 +70,7 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 		Audit:         a.audit,
 		UserGrants:    state.store,
 		OpenID:        openID,
+		ClientTokens:  state.store,
+		KnownResource: a.knownResource,
 	}
 }

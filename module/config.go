@@ -59,13 +59,24 @@ type ClientConfig struct {
 	// SecretHash is the alternative to Secret: "sha256:<hex>" of the secret.
 	SecretHash string `json:"secret_hash,omitempty"`
 	// RedirectURIs are compared byte for byte, except that loopback http
-	// URIs may differ in port (RFC 8252 7.3). At least one is required.
+	// URIs may differ in port (RFC 8252 7.3). At least one is required
+	// when GrantTypes has authorization_code.
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
 	// Scopes the client may ask for. Default: every declared scope.
 	Scopes []string `json:"scopes,omitempty"`
 	// PKCE is "required" (the default) or "optional"; optional is allowed
 	// for confidential clients only.
 	PKCE string `json:"pkce,omitempty"`
+	// GrantTypes the client may use: authorization_code, refresh_token,
+	// client_credentials (confidential clients only) and
+	// urn:ietf:params:oauth:grant-type:device_code. Default:
+	// authorization_code and refresh_token.
+	GrantTypes []string `json:"grant_types,omitempty"`
+	// DPoPBoundAccessTokens makes the token endpoint refuse the client's
+	// requests without a DPoP proof (RFC 9449 5.2), so that all its access
+	// tokens are bound to its key. Default: false, a proof is optional
+	// and binds the tokens of the request that carries it.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // CacheConfig bounds the in-memory cache of validated tokens.
@@ -111,4 +122,15 @@ type OpenIDConfig struct {
 	// email_verified with email, the others with profile. Only claims of
 	// those two scopes may be named. Default: all of them.
 	Claims []string `json:"claims,omitempty"`
+}
+
+// RegistrationConfig says who may register a client dynamically (RFC
+// 7591 3): anyone, with Open, or whoever presents InitialAccessToken as a
+// bearer token (RFC 7591 1.2). Exactly one of the two is set.
+type RegistrationConfig struct {
+	// Open lets anyone register a client.
+	Open bool `json:"open,omitempty"`
+	// InitialAccessToken is the bearer token a registration request must
+	// carry. Placeholders such as {env.X} and {file.X} are expanded.
+	InitialAccessToken string `json:"initial_access_token,omitempty"`
 }

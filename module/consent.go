@@ -28,6 +28,9 @@ type pageParams struct {
 	ClientID, RedirectURI, ResponseType, Scope, State string
 	CodeChallenge, CodeChallengeMethod, Nonce         string
 	repeated                                          string
+	// Resources are the resource indicators (RFC 8707 2), the one
+	// parameter that may be given more than once.
+	Resources []string
 }
 
 // readPageParams takes the request parameters from v (the query string of
@@ -45,6 +48,7 @@ func readPageParams(v url.Values) pageParams {
 			*fields[i] = vals[0]
 		}
 	}
+	p.Resources = v["resource"]
 	return p
 }
 
@@ -77,6 +81,7 @@ func (p pageParams) request(user string) oauth.AuthorizeRequest {
 		CodeChallengeMethod: p.CodeChallengeMethod,
 		UserID:              user,
 		Nonce:               p.Nonce,
+		Resources:           p.Resources,
 	}
 }
 

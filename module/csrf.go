@@ -65,6 +65,10 @@ func consentCSRFMAC(key []byte, user string, p pageParams, exp int64) []byte {
 	for _, v := range p.values() {
 		field(v)
 	}
+	for _, res := range p.Resources {
+		field("resource")
+		field(res)
+	}
 	binary.BigEndian.PutUint64(n[:], uint64(exp))
 	m.Write(n[:])
 	return m.Sum(nil)

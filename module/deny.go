@@ -18,28 +18,32 @@ const (
 	retryAfterSeconds = "5"
 )
 
+// The deny functions below take last the challenge's closing parameters,
+// which the challenge ends with: the guard's resource_metadata (RFC 9728
+// 5.1) with its leading ", ", or "" for a guard that names no resource.
+
 // denyUnauthenticated answers 401. invalid says whether credentials were
 // sent: RFC 6750 3.1 leaves the error out when the request had none.
-func denyUnauthenticated(w http.ResponseWriter, invalid bool) error {
+func denyUnauthenticated(w http.ResponseWriter, invalid bool, last string) error {
 	challenge := realm
 	if invalid {
 		challenge = realm + `, error="invalid_token"`
 	}
-	return writeDenial(w, http.StatusUnauthorized, challenge, bodyInvalidToken)
+	return writeDenial(w, http.StatusUnauthorized, challenge+last, bodyInvalidToken)
 }
 
-func denyTokenInURL(w http.ResponseWriter) error {
-	return writeDenial(w, http.StatusUnauthorized, realm+`, error="invalid_request"`, bodyTokenInURL)
+func denyTokenInURL(w http.ResponseWriter, last string) error {
+	return writeDenial(w, http.StatusUnauthorized, realm+`, error="invalid_request"`+last, bodyTokenInURL)
 }
 
 // denyScope answers 403; scope is the first missing scope, or empty when the
 // method has no line at all.
-func denyScope(w http.ResponseWriter, scope string) error {
+func denyScope(w http.ResponseWriter, scope, last string) error {
 	if scope == "" {
-		return writeDenial(w, http.StatusForbidden, realm+`, error="insufficient_scope"`, bodyNoScopeForVerb)
+		return writeDenial(w, http.StatusForbidden, realm+`, error="insufficient_scope"`+last, bodyNoScopeForVerb)
 	}
 	return writeDenial(w, http.StatusForbidden,
-		realm+`, error="insufficient_scope", scope="`+scope+`"`,
+		realm+`, error="insufficient_scope", scope="`+scope+`"`+last,
 		`{"error":"Insufficient scope","required_scope":"`+scope+`"}`)
 }
 

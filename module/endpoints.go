@@ -44,6 +44,11 @@ type Endpoints struct {
 	// are verified with (RFC 7517 5), served when openid is on or access
 	// tokens are JWTs. Default: /.well-known/jwks.json.
 	JWKS string `json:"jwks,omitempty"`
+	// Registration is the dynamic client registration endpoint's path
+	// (RFC 7591); GET, PUT and DELETE on the path followed by
+	// /<client_id> are the client configuration endpoint (RFC 7592). It
+	// needs the app's registration option. Default: off.
+	Registration string `json:"registration,omitempty"`
 	// ConsentTemplate is an html/template file that replaces the built-in
 	// consent page of the browser flow (docs/reference.md), read and parsed at
 	// provisioning; a file that cannot be parsed is a config error. It is
@@ -96,6 +101,7 @@ func (e *Endpoints) Provision(ctx caddy.Context) error {
 		{&e.Clients, ""}, // off unless given
 		{&e.Userinfo, "/oauth/userinfo"},
 		{&e.JWKS, "/.well-known/jwks.json"},
+		{&e.Registration, ""},
 	} {
 		if *p.path == "" {
 			*p.path = p.def
@@ -103,6 +109,9 @@ func (e *Endpoints) Provision(ctx caddy.Context) error {
 		if *p.path != "" && (*p.path)[0] != '/' {
 			return fmt.Errorf("tokengate_endpoints: path %q must start with /", *p.path)
 		}
+	}
+	if e.Registration != "" && app.Registration == nil {
+		return fmt.Errorf("tokengate_endpoints: the registration path %s needs the registration global option (registration open, or registration token <initial access token>)", e.Registration)
 	}
 	e.consentPage = defaultConsentTemplate
 	if e.ConsentTemplate != "" {
@@ -149,10 +158,16 @@ func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	default:
 		// The grants and clients paths and the paths below them; every
 		// endpoint's own path goes first.
+		if res := e.app.resourceAt(r); res != nil {
+			// Configuration only, as the metadata above.
+			return e.serveProtectedResource(w, r, res)
+		}
 		if _, ok := e.grantPath(r); ok {
 			serve = e.serveGrants
 		} else if _, _, ok := e.clientsPath(r); ok {
 			serve = e.serveSelfClients
+		} else if _, ok := e.registrationPath(r); ok {
+			serve = e.serveRegistration
 		} else {
 			return next.ServeHTTP(w, r)
 		}

@@ -93,48 +93,82 @@ func parseFormParams(body []byte) (bodyParams, error) {
 // refusing a key given twice, which encoding/json would silently accept
 // (the last one winning).
 func parseJSONParams(body []byte) (bodyParams, error) {
+	p, _, err := parseJSONParamsWithList(body, "")
+	return p, err
+}
+
+// parseJSONParamsWithList is parseJSONParams where the value of listKey
+// may also be an array of strings, returned apart (with a string value,
+// as its one element): the JSON form of a parameter that may be given
+// more than once.
+func parseJSONParamsWithList(body []byte, listKey string) (bodyParams, []string, error) {
+	var list []string
 	malformed := oauth.ErrInvalidRequest.WithDescription("the JSON body must be one object of string values")
 	// encoding/json would turn invalid UTF-8 into U+FFFD silently.
 	if !utf8.Valid(body) {
-		return nil, oauth.ErrInvalidRequest.WithDescription("the JSON body is not valid UTF-8")
+		return nil, nil, oauth.ErrInvalidRequest.WithDescription("the JSON body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, malformed
+		return nil, nil, malformed
 	}
 	out := bodyParams{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, malformed
+			return nil, nil, malformed
 		}
 		key, ok := tok.(string)
 		if !ok {
-			return nil, malformed
+			return nil, nil, malformed
 		}
 		tok, err = dec.Token()
 		if err != nil {
-			return nil, malformed
+			return nil, nil, malformed
 		}
-		val, ok := tok.(string)
-		if !ok {
-			return nil, malformed
+		if _, dup := out[key]; dup || (key == listKey && list != nil) {
+			return nil, nil, oauth.ErrInvalidRequest.WithDescription("parameter " + printable(key) + " is given more than once")
 		}
-		if err := checkParam(key, val); err != nil {
-			return nil, err
+		var vals []string
+		if tok == json.Delim('[') && key == listKey {
+			for dec.More() {
+				if tok, err = dec.Token(); err != nil {
+					return nil, nil, malformed
+				}
+				val, ok := tok.(string)
+				if !ok {
+					return nil, nil, malformed
+				}
+				vals = append(vals, val)
+			}
+			if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+				return nil, nil, malformed
+			}
+		} else {
+			val, ok := tok.(string)
+			if !ok {
+				return nil, nil, malformed
+			}
+			vals = []string{val}
 		}
-		if _, dup := out[key]; dup {
-			return nil, oauth.ErrInvalidRequest.WithDescription("parameter " + printable(key) + " is given more than once")
+		for _, val := range vals {
+			if err := checkParam(key, val); err != nil {
+				return nil, nil, err
+			}
 		}
-		out[key] = val
+		if key == listKey {
+			list = append([]string{}, vals...)
+			continue
+		}
+		out[key] = vals[0]
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, malformed
+		return nil, nil, malformed
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, malformed
+		return nil, nil, malformed
 	}
-	return out, nil
+	return out, list, nil
 }
 
 // printable keeps a client-supplied name short and printable in an error

@@ -10,17 +10,16 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-
-	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 func init() {
 	caddy.RegisterModule(Guard{})
 }
 
-// Guard lets a request through only with a valid bearer token that has the
-// scopes its method needs (docs/reference.md), and tells the next handler who
-// called.
+// Guard lets a request through only with a valid access token that has
+// the scopes its method needs (docs/reference.md), sent as a bearer token
+// or, bound to a DPoP key, with a proof of that key (docs/dpop.md), and
+// tells the next handler who called.
 type Guard struct {
 	// Methods maps an upper-case HTTP method, or "*" for every method not
 	// listed, to the scopes a request needs, all of them. HEAD falls back to
@@ -33,6 +32,13 @@ type Guard struct {
 	// UpstreamJWT, when set, replaces the Authorization header with a JWT
 	// describing the caller.
 	UpstreamJWT *UpstreamJWT `json:"upstream_jwt,omitempty"`
+	// Resource names the protected resource the guard stands in front of
+	// (RFC 9728): an absolute https URI (http for a loopback host) with no
+	// query or fragment. The endpoints handler of the site then serves its
+	// metadata at /.well-known/oauth-protected-resource followed by the
+	// URI's path, and the guard's 401 and 403 answers point to it with a
+	// resource_metadata parameter. Default: none.
+	Resource string `json:"resource,omitempty"`
 
 	app      *App
 	upstream *upstreamSigner
@@ -41,6 +47,14 @@ type Guard struct {
 	// accessLog writes the access log entries of refused requests whose
 	// URL held a token.
 	accessLog *zap.Logger
+	// resourceMetadata is the WWW-Authenticate parameter naming the
+	// resource's metadata, with its leading ", "; empty without Resource.
+	resourceMetadata string
+}
+
+// protected is what the guard names of its resource.
+func (g *Guard) protected() guardResource {
+	return guardResource{resource: g.Resource, challengeSuffix: g.resourceMetadata}
 }
 
 // CaddyModule returns the Caddy module information.
@@ -67,6 +81,9 @@ func (g *Guard) Provision(ctx caddy.Context) error {
 		}
 	}
 	if err := app.ValidateScopes("tokengate directive", g.Methods); err != nil {
+		return err
+	}
+	if err := g.useResource(app); err != nil {
 		return err
 	}
 	if g.UpstreamJWT != nil {
@@ -105,18 +122,15 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if isCORSPreflight(r) {
 		return next.ServeHTTP(w, r)
 	}
-	p, _, ok, err := g.app.authenticateBearer(w, r, g.logger, g.accessLog)
+	p, _, ok, err := g.app.authenticateAccess(w, r, g.logger, g.accessLog, g.protected())
 	if !ok {
 		return err
 	}
 	required, ok := g.requiredScopes(r.Method)
-	if !ok {
+	missing, lacks := p.FirstMissing(required)
+	if !ok || lacks {
 		g.metrics.validation(validationInsufficientScope)
-		return denyScope(w, "")
-	}
-	if missing, lacks := p.FirstMissing(required); lacks {
-		g.metrics.validation(validationInsufficientScope)
-		return denyScope(w, missing)
+		return denyScopeFor(w, &p, missing, g.resourceMetadata)
 	}
 	g.metrics.validation(validationOK)
 
@@ -127,52 +141,13 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing upstream JWT: %w", err))
 		}
 		r.Header.Set("Authorization", "Bearer "+jwt)
+		delete(r.Header, headerDPoP)
 	} else if !g.ForwardAuthorization {
+		// The DPoP proof goes with the token it was made for.
 		delete(r.Header, "Authorization")
+		delete(r.Header, headerDPoP)
 	}
 	return next.ServeHTTP(w, r)
-}
-
-// authenticateBearer finds who the request's bearer token speaks for
-// (docs/reference.md): the token is read from the Authorization header
-// only (never from the URL), then validated through the cache and the
-// store. Every refusal is answered here, 401, or 503 while the store
-// cannot be reached, and counted; ok is false then, and err is what the
-// handler returns. It also returns the token's text. The guard and the
-// userinfo endpoint authenticate with it, so they accept and refuse the
-// same tokens alike.
-func (a *App) authenticateBearer(w http.ResponseWriter, r *http.Request, logger, accessLog *zap.Logger) (p oauth.Principal, text string, ok bool, err error) {
-	if r.URL.RawQuery != "" && hasQueryToken(r.URL.RawQuery) {
-		a.metrics.validation(validationInvalid)
-		err := denyTokenInURL(w)
-		logRefusedURLToken(accessLog, w, r, http.StatusUnauthorized, len(bodyTokenInURL))
-		return oauth.Principal{}, "", false, err
-	}
-	text, err = oauth.BearerToken(r.Header["Authorization"])
-	if err != nil {
-		a.metrics.validation(validationInvalid)
-		return oauth.Principal{}, "", false, denyUnauthenticated(w, !errors.Is(err, oauth.ErrNoCredentials))
-	}
-	if !a.awaitStart(r.Context()) {
-		if ce := logger.Check(zap.WarnLevel, "token store not open yet"); ce != nil {
-			ce.Write()
-		}
-		a.metrics.validation(validationUnavailable)
-		return oauth.Principal{}, "", false, denyUnavailable(w)
-	}
-	p, err = a.state.validator.Validate(r.Context(), text)
-	if err != nil {
-		if errors.Is(err, oauth.ErrUnavailable) {
-			a.metrics.validation(validationUnavailable)
-			if ce := logger.Check(zap.WarnLevel, "token store unavailable"); ce != nil {
-				ce.Write(zap.Error(err))
-			}
-			return oauth.Principal{}, "", false, denyUnavailable(w)
-		}
-		a.metrics.validation(validationInvalid)
-		return oauth.Principal{}, "", false, denyUnauthenticated(w, true)
-	}
-	return p, text, true, nil
 }
 
 // requiredScopes finds the request's line: its own method, then for HEAD the

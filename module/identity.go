@@ -168,7 +168,7 @@ func sameHeaderName(a, b string) bool {
 // http.auth.user.* placeholders, so access logs and header_up can use them.
 func setIdentity(r *http.Request, p *oauth.Principal) {
 	scope := p.ScopeString()
-	kind := p.Kind.String()
+	kind := p.TokenType()
 	// One allocation for the four values; each header gets a slice with
 	// no spare capacity, so an append by a later handler cannot spill into
 	// its neighbour.

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/tokengate/caddy-tokengate/oauth"
 )
 
 // authServerMetadata is the RFC 8414 2 authorization server metadata.
@@ -21,6 +23,11 @@ type authServerMetadata struct {
 	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethods       []string `json:"introspection_endpoint_auth_methods_supported"`
 	AuthorizationResponseIssParameter      bool     `json:"authorization_response_iss_parameter_supported"`
+	// RegistrationEndpoint is there while registration is on (RFC 8414 2).
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// DPoPSigningAlgValuesSupported are the algorithms a DPoP proof may
+	// use (RFC 9449 5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 	// With openid on, or JWT access tokens.
 	JWKSURI string `json:"jwks_uri,omitempty"`
 	// With openid on.
@@ -31,6 +38,23 @@ type authServerMetadata struct {
 // revocation and introspection endpoints (docs/reference.md): "none" is a
 // public client naming itself with client_id alone.
 var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
+
+// grantTypesSupported lists authorization_code and refresh_token, always,
+// and each other grant type only while some client, static or stored, may
+// use it: stored clients change at run time, so it is worked out on each
+// request, from the clients this instance holds in memory.
+func (e *Endpoints) grantTypesSupported() []string {
+	out := []string{oauth.GrantTypeAuthorizationCode, oauth.GrantTypeRefreshToken}
+	for _, g := range oauth.KnownGrantTypes() {
+		if slices.Contains(out, g) {
+			continue
+		}
+		if e.app.clientsAllow(g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
 
 // serveMetadata answers GET /.well-known/oauth-authorization-server (RFC
 // 8414 3). The endpoint URLs are the issuer followed by this
@@ -47,7 +71,27 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 func (e *Endpoints) metadata() authServerMetadata {
 	base := strings.TrimSuffix(e.app.Issuer, "/")
 	scopes := e.app.scopeNames()
-	m := e.oauthMetadata(base, scopes)
+	registration := ""
+	if e.Registration != "" {
+		registration = base + e.Registration
+	}
+	m := authServerMetadata{
+		Issuer:                                 e.app.Issuer,
+		AuthorizationEndpoint:                  base + e.Authorize,
+		TokenEndpoint:                          base + e.Token,
+		RevocationEndpoint:                     base + e.Revoke,
+		IntrospectionEndpoint:                  base + e.Introspect,
+		ScopesSupported:                        scopes,
+		ResponseTypesSupported:                 []string{"code"},
+		GrantTypesSupported:                    e.grantTypesSupported(),
+		CodeChallengeMethodsSupported:          []string{"S256"},
+		TokenEndpointAuthMethodsSupported:      clientAuthMethods,
+		RevocationEndpointAuthMethodsSupported: clientAuthMethods,
+		IntrospectionEndpointAuthMethods:       clientAuthMethods,
+		AuthorizationResponseIssParameter:      true,
+		RegistrationEndpoint:                   registration,
+		DPoPSigningAlgValuesSupported:          oauth.DPoPSigningAlgs(),
+	}
 	if e.app.needsSigningKeys() {
 		m.JWKSURI = base + e.JWKS
 	}
@@ -57,23 +101,18 @@ func (e *Endpoints) metadata() authServerMetadata {
 	return m
 }
 
-// oauthMetadata is the OAuth part of the metadata.
-func (e *Endpoints) oauthMetadata(base string, scopes []string) authServerMetadata {
-	return authServerMetadata{
-		Issuer:                                 e.app.Issuer,
-		AuthorizationEndpoint:                  base + e.Authorize,
-		TokenEndpoint:                          base + e.Token,
-		RevocationEndpoint:                     base + e.Revoke,
-		IntrospectionEndpoint:                  base + e.Introspect,
-		ScopesSupported:                        scopes,
-		ResponseTypesSupported:                 []string{"code"},
-		GrantTypesSupported:                    []string{"authorization_code", "refresh_token"},
-		CodeChallengeMethodsSupported:          []string{"S256"},
-		TokenEndpointAuthMethodsSupported:      clientAuthMethods,
-		RevocationEndpointAuthMethodsSupported: clientAuthMethods,
-		IntrospectionEndpointAuthMethods:       clientAuthMethods,
-		AuthorizationResponseIssParameter:      true,
+// clientsAllow reports whether some client may use grantType: the static
+// clients and, once the store is open, the stored ones too. Metadata is
+// served before that, so it does not wait.
+func (a *App) clientsAllow(grantType string) bool {
+	select {
+	case <-a.started.done:
+		if a.state != nil {
+			return a.registry.SomeClientAllows(grantType)
+		}
+	default:
 	}
+	return (&oauth.Clients{Static: a.clients}).SomeClientAllows(grantType)
 }
 
 // openIDMetadata is the OpenID Provider metadata (OpenID Connect Discovery

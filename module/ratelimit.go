@@ -23,29 +23,38 @@ const (
 	maxLimitedAddrs = 100_000
 )
 
-// failureLimiter counts failed client authentications per remote address
-// in a sliding window. It is safe for concurrent use.
+// failureLimiter counts events per remote address in a sliding window:
+// failed client authentications, or registrations. It is safe for
+// concurrent use.
 type failureLimiter struct {
-	now func() time.Time
-	max int // addresses kept
+	now    func() time.Time
+	max    int           // addresses kept
+	limit  int           // events an address may have in the window
+	window time.Duration // how long an event counts
 
 	mu    sync.Mutex
 	addrs map[string]*list.Element // of *addrFailures
 	order *list.List               // least recently failed first
 }
 
-// addrFailures are the recent failures of one address, oldest first; at
-// most maxAuthFailures are kept, which is all the window test needs.
+// addrFailures are the recent events of one address, oldest first; at
+// most the limiter's limit are kept, which is all the window test needs.
 type addrFailures struct {
 	addr  string
 	times []time.Time
 }
 
+// newFailureLimiter is the limiter of failed client authentications.
 func newFailureLimiter(now func() time.Time, maxAddrs int) *failureLimiter {
+	return newWindowLimiter(now, maxAddrs, maxAuthFailures, authFailureWindow)
+}
+
+// newWindowLimiter allows limit events per address within window.
+func newWindowLimiter(now func() time.Time, maxAddrs, limit int, window time.Duration) *failureLimiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &failureLimiter{now: now, max: maxAddrs, addrs: map[string]*list.Element{}, order: list.New()}
+	return &failureLimiter{now: now, max: maxAddrs, limit: limit, window: window, addrs: map[string]*list.Element{}, order: list.New()}
 }
 
 // blocked reports whether addr is slowed down and, if so, how long until a
@@ -53,6 +62,10 @@ func newFailureLimiter(now func() time.Time, maxAddrs int) *failureLimiter {
 func (l *failureLimiter) blocked(addr string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.blockedLocked(addr)
+}
+
+func (l *failureLimiter) blockedLocked(addr string) (time.Duration, bool) {
 	now := l.now()
 	l.pruneStale(now)
 	el := l.addrs[addr]
@@ -60,11 +73,11 @@ func (l *failureLimiter) blocked(addr string) (time.Duration, bool) {
 		return 0, false
 	}
 	f := el.Value.(*addrFailures)
-	f.dropBefore(now.Add(-authFailureWindow))
-	if len(f.times) < maxAuthFailures {
+	f.dropBefore(now.Add(-l.window))
+	if len(f.times) < l.limit {
 		return 0, false
 	}
-	wait := f.times[len(f.times)-maxAuthFailures].Add(authFailureWindow).Sub(now)
+	wait := f.times[len(f.times)-l.limit].Add(l.window).Sub(now)
 	if wait < time.Second {
 		wait = time.Second
 	}
@@ -75,6 +88,10 @@ func (l *failureLimiter) blocked(addr string) (time.Duration, bool) {
 func (l *failureLimiter) fail(addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.recordLocked(addr)
+}
+
+func (l *failureLimiter) recordLocked(addr string) {
 	now := l.now()
 	l.pruneStale(now)
 	el := l.addrs[addr]
@@ -88,8 +105,8 @@ func (l *failureLimiter) fail(addr string) {
 		l.order.MoveToBack(el)
 	}
 	f := el.Value.(*addrFailures)
-	f.dropBefore(now.Add(-authFailureWindow))
-	if len(f.times) == maxAuthFailures {
+	f.dropBefore(now.Add(-l.window))
+	if len(f.times) == l.limit {
 		f.times = append(f.times[:0], f.times[1:]...)
 	}
 	f.times = append(f.times, now)
@@ -97,13 +114,39 @@ func (l *failureLimiter) fail(addr string) {
 
 // pruneStale forgets addresses whose last failure has left the window.
 func (l *failureLimiter) pruneStale(now time.Time) {
-	cutoff := now.Add(-authFailureWindow)
+	cutoff := now.Add(-l.window)
 	for el := l.order.Front(); el != nil; el = l.order.Front() {
 		f := el.Value.(*addrFailures)
 		if len(f.times) > 0 && f.times[len(f.times)-1].After(cutoff) {
 			return
 		}
 		l.remove(el)
+	}
+}
+
+// take records an event from addr unless addr has had its limit within
+// the window, all in one step, so that concurrent callers never exceed
+// the limit. It returns what blocked does when it refuses.
+func (l *failureLimiter) take(addr string) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if wait, blocked := l.blockedLocked(addr); blocked {
+		return wait, false
+	}
+	l.recordLocked(addr)
+	return 0, true
+}
+
+// giveBack forgets the latest event of addr, which take recorded for
+// something that then did not happen.
+func (l *failureLimiter) giveBack(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if el := l.addrs[addr]; el != nil {
+		f := el.Value.(*addrFailures)
+		if n := len(f.times); n > 0 {
+			f.times = f.times[:n-1]
+		}
 	}
 }
 
@@ -137,39 +180,50 @@ func retryAfter(d time.Duration) string {
 	return strconv.FormatInt(s, 10)
 }
 
-// limiters holds one failureLimiter per store (keyed by the shared state's
-// pool key), so that counts survive a reload, as the store itself does.
-var limiters = struct {
+// limiterPool holds one failureLimiter per store (keyed by the shared
+// state's pool key), so that counts survive a reload, as the store itself
+// does.
+type limiterPool struct {
 	sync.Mutex
-	m map[string]*failureLimiter
-}{m: map[string]*failureLimiter{}}
+	m    map[string]*failureLimiter
+	make func() *failureLimiter
+}
+
+// limiters are those of failed client authentications.
+var limiters = &limiterPool{m: map[string]*failureLimiter{}, make: func() *failureLimiter {
+	return newFailureLimiter(time.Now, maxLimitedAddrs)
+}}
 
 // maxLimiters bounds how many stores' limiters are kept; a process rarely
 // uses more than one.
 const maxLimiters = 64
 
-// limiterFor returns the limiter of the store with the given pool key.
-func limiterFor(key string) *failureLimiter {
-	limiters.Lock()
-	defer limiters.Unlock()
-	if l := limiters.m[key]; l != nil {
+// limiterFor returns the client authentication limiter of the store with
+// the given pool key.
+func limiterFor(key string) *failureLimiter { return limiters.get(key) }
+
+// get returns the pool's limiter of the store with the given pool key.
+func (p *limiterPool) get(key string) *failureLimiter {
+	p.Lock()
+	defer p.Unlock()
+	if l := p.m[key]; l != nil {
 		return l
 	}
-	if len(limiters.m) >= maxLimiters {
-		for k, l := range limiters.m {
+	if len(p.m) >= maxLimiters {
+		for k, l := range p.m {
 			if l.size() == 0 {
-				delete(limiters.m, k)
+				delete(p.m, k)
 			}
 		}
-		for k := range limiters.m {
-			if len(limiters.m) < maxLimiters {
+		for k := range p.m {
+			if len(p.m) < maxLimiters {
 				break
 			}
-			delete(limiters.m, k)
+			delete(p.m, k)
 		}
 	}
-	l := newFailureLimiter(time.Now, maxLimitedAddrs)
-	limiters.m[key] = l
+	l := p.make()
+	p.m[key] = l
 	return l
 }
 

@@ -19,6 +19,9 @@ type selfClientBody struct {
 	Scopes       []string `json:"scopes"`
 	Public       *bool    `json:"public"`
 	PKCE         *string  `json:"pkce"`
+	GrantTypes   []string `json:"grant_types"`
+
+	DPoPBoundAccessTokens *bool `json:"dpop_bound_access_tokens"`
 }
 
 // serveSelfClients is the clients endpoint (docs/reference.md), where a
@@ -82,7 +85,8 @@ func (e *Endpoints) serveSelfClients(w http.ResponseWriter, r *http.Request) err
 			return writeClientError(w, http.StatusBadRequest, err.Error())
 		}
 		spec := oauth.ClientSpec{Public: b.Public != nil && *b.Public}
-		fields := clientBody{Name: b.Name, RedirectURIs: b.RedirectURIs, Scopes: b.Scopes, Public: b.Public, PKCE: b.PKCE}
+		fields := clientBody{Name: b.Name, RedirectURIs: b.RedirectURIs, Scopes: b.Scopes, Public: b.Public, PKCE: b.PKCE,
+			GrantTypes: b.GrantTypes, DPoPBoundAccessTokens: b.DPoPBoundAccessTokens}
 		if err := app.fillClientSpec(&spec, fields); err != nil {
 			return writeClientError(w, http.StatusBadRequest, err.Error())
 		}

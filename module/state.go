@@ -29,6 +29,10 @@ type sharedState struct {
 	clients     *oauth.StoredClients
 	stopWatcher context.CancelFunc
 	watcherDone chan struct{}
+
+	// dpop checks DPoP proofs and remembers their jti; kept across
+	// reloads with the cache, so a reload is no chance to replay a proof.
+	dpop *oauth.DPoPVerifier
 }
 
 // databaseTarget is a resolved database setting.
@@ -59,7 +63,7 @@ func loadSharedState(ctx caddy.Context, key string, db databaseTarget, cache oau
 		validator.SetMetrics(metrics)
 		watchCtx, stop := context.WithCancel(context.Background())
 		s := &sharedState{store: store, validator: validator, clients: oauth.NewStoredClients(store),
-			stopWatcher: stop, watcherDone: make(chan struct{})}
+			stopWatcher: stop, watcherDone: make(chan struct{}), dpop: oauth.NewDPoPVerifier(oauth.DPoPConfig{})}
 		logger := ctx.Logger()
 		var background sync.WaitGroup
 		listening := make(chan struct{})

@@ -58,7 +58,7 @@ func newUpstreamSigner(cfg *UpstreamJWT, issuer string) (*upstreamSigner, error)
 func (s *upstreamSigner) sign(p *oauth.Principal) (string, error) {
 	now := s.now()
 	claims := jwt.MapClaims{
-		"sub":       p.UserID,
+		"sub":       p.Subject(),
 		"scope":     p.ScopeString(),
 		"client_id": p.ClientID,
 		"iat":       now.Unix(),

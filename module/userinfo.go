@@ -17,14 +17,15 @@ const userinfoTimeout = 5 * time.Second
 // serveUserinfo is the OpenID Connect userinfo endpoint (OpenID Connect
 // Core 5.3), GET or POST: an access token with the openid scope gets
 // {"sub": <user id>} and the claims of its grant that its scopes release.
-// The token is authenticated exactly as the guard does it (Authorization
-// header only), with the guard's 401, 403 and 503 answers.
+// The token is authenticated exactly as the guard does it
+// (authenticateAccess: the Authorization header only, Bearer or DPoP with
+// its proof), with the guard's 401, 403 and 503 answers.
 func (e *Endpoints) serveUserinfo(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		return writeJSON(w, http.StatusMethodNotAllowed, oauthError{"invalid_request", "method not allowed"})
 	}
-	p, text, ok, err := e.app.authenticateBearer(w, r, e.logger, e.accessLog)
+	p, text, ok, err := e.app.authenticateAccess(w, r, e.logger, e.accessLog, guardResource{})
 	if !ok {
 		return err
 	}
@@ -32,7 +33,7 @@ func (e *Endpoints) serveUserinfo(w http.ResponseWriter, r *http.Request) error 
 	// describe, whatever its scopes.
 	if !p.HasScope(oauth.ScopeOpenID) || p.UserID == "" {
 		e.app.metrics.validation(validationInsufficientScope)
-		return denyScope(w, oauth.ScopeOpenID)
+		return denyScopeFor(w, &p, oauth.ScopeOpenID, "")
 	}
 	answer := map[string]any{}
 	if p.Kind == oauth.KindAccess {
@@ -43,7 +44,10 @@ func (e *Endpoints) serveUserinfo(w http.ResponseWriter, r *http.Request) error 
 		case errors.Is(err, oauth.ErrNotFound):
 			// Revoked since it was cached.
 			e.app.metrics.validation(validationInvalid)
-			return denyUnauthenticated(w, true)
+			if p.DPoPKey != "" {
+				return denyDPoP(w, "invalid_token", "", "")
+			}
+			return denyUnauthenticated(w, true, "")
 		case err != nil:
 			e.app.metrics.validation(validationUnavailable)
 			if ce := e.logger.Check(zap.WarnLevel, "reading userinfo claims failed"); ce != nil {

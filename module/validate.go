@@ -39,6 +39,9 @@ func (a *App) Validate() error {
 	if a.MaxClientsPerUser < 0 {
 		return fmt.Errorf("tokengate: max_clients_per_user must be positive, got %d", a.MaxClientsPerUser)
 	}
+	if r := a.Registration; r != nil && r.Open == (r.InitialAccessToken != "") {
+		return fmt.Errorf("tokengate: registration is either open or needs an initial access token, not both or neither")
+	}
 	if a.Users != nil && a.Users.JWTSecret == "" && a.Users.JWKSURL == "" {
 		return fmt.Errorf("tokengate: users needs jwt_secret or jwks_url")
 	}
@@ -116,7 +119,8 @@ func (a *App) checkClient(c ClientConfig) error {
 			return fmt.Errorf("tokengate: %s: %w", where, err)
 		}
 	}
-	rules := clientRules{where: where, public: c.Secret == "" && c.SecretHash == "", redirectURIs: c.RedirectURIs, scopes: c.Scopes, pkce: c.PKCE}
+	rules := clientRules{where: where, public: c.Secret == "" && c.SecretHash == "", redirectURIs: c.RedirectURIs, scopes: c.Scopes, pkce: c.PKCE,
+		grantTypes: c.GrantTypes}
 	if err := a.checkClientRules(rules); err != nil {
 		return fmt.Errorf("tokengate: %w", err)
 	}
@@ -131,14 +135,20 @@ type clientRules struct {
 	redirectURIs []string
 	scopes       []string
 	pkce         string // "", "required" or "optional"
+	grantTypes   []string
 }
 
-// checkClientRules applies the rules every client keeps: at least one
-// redirect URI, each absolute, without a fragment, and https unless its
-// host is loopback; only declared scopes; and pkce optional for
-// confidential clients only. The message names the culprit.
+// checkClientRules applies the rules every client keeps: known grant
+// types, client_credentials for confidential clients only; at least one
+// redirect URI for a client of the code flow, each absolute, without a
+// fragment, and https unless its host is loopback; only declared scopes;
+// and pkce optional for confidential clients only. The message names the
+// culprit.
 func (a *App) checkClientRules(c clientRules) error {
-	if len(c.redirectURIs) == 0 {
+	if err := oauth.CheckGrantTypes(c.grantTypes, c.public); err != nil {
+		return fmt.Errorf("%s: %w", c.where, err)
+	}
+	if len(c.redirectURIs) == 0 && oauth.NeedsRedirectURI(c.grantTypes) {
 		return fmt.Errorf("%s has no redirect_uri", c.where)
 	}
 	for _, u := range c.redirectURIs {

@@ -51,6 +51,20 @@ func TestValidate(t *testing.T) {
 		{"cache ttl beyond 30 days", func(a *App) { a.Cache = &CacheConfig{TTL: caddy.Duration(31 * 24 * time.Hour)} }, "cache ttl must be at most"},
 		{"cache ttl of 30 days ok", func(a *App) { a.Cache = &CacheConfig{TTL: caddy.Duration(30 * 24 * time.Hour)} }, ""},
 		{"redirect_uri with fragment", func(a *App) { a.Clients[0].RedirectURIs = []string{"https://a.example/cb#x"} }, "fragment"},
+		{"unknown grant type", func(a *App) { a.Clients[0].GrantTypes = []string{"authorization_code", "password"} },
+			`client "home-app": unknown grant type "password"`},
+		{"RFC 6749 4.4 client_credentials on a public client", func(a *App) { a.Clients[1].GrantTypes = []string{"client_credentials"} },
+			`client "mobile": grant type client_credentials needs a confidential client`},
+		{"client_credentials alone needs no redirect_uri", func(a *App) {
+			a.Clients[0].GrantTypes, a.Clients[0].RedirectURIs = []string{"client_credentials"}, nil
+		}, ""},
+		{"authorization_code needs a redirect_uri", func(a *App) {
+			a.Clients[0].GrantTypes, a.Clients[0].RedirectURIs = []string{"client_credentials", "authorization_code"}, nil
+		}, `client "home-app" has no redirect_uri`},
+		{"registration open ok", func(a *App) { a.Registration = &RegistrationConfig{Open: true} }, ""},
+		{"registration with a token ok", func(a *App) { a.Registration = &RegistrationConfig{InitialAccessToken: "{env.T}"} }, ""},
+		{"registration open and with a token", func(a *App) { a.Registration = &RegistrationConfig{Open: true, InitialAccessToken: "t"} }, "registration is either open or needs an initial access token"},
+		{"registration neither open nor with a token", func(a *App) { a.Registration = &RegistrationConfig{} }, "registration is either open or needs an initial access token"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -35,6 +35,10 @@ func (s *AuthServer) ValidateAuthorize(ctx context.Context, r AuthorizeRequest) 
 	default:
 		return c, nil, ErrUnsupportedResponseType.WithDescription("response_type must be code"), true
 	}
+	if !c.AllowsGrant(GrantTypeAuthorizationCode) {
+		// RFC 6749 4.1.2.1: a code it could not exchange.
+		return c, nil, ErrUnauthorizedClient.WithDescription("this client may not use authorization_code"), true
+	}
 	scopes, serr := s.requestedScopes(c, r.Scope)
 	if serr != nil {
 		return c, nil, serr, true
@@ -55,6 +59,9 @@ func (s *AuthServer) ValidateAuthorize(ctx context.Context, r AuthorizeRequest) 
 		return c, nil, ErrInvalidRequest.WithDescription("code_challenge must be 43 base64url characters"), true
 	case r.CodeChallengeMethod != PKCEMethodS256:
 		return c, nil, ErrInvalidRequest.WithDescription("code_challenge_method must be S256"), true
+	}
+	if _, rerr := s.checkResources(r.Resources); rerr != nil {
+		return c, nil, rerr, true
 	}
 	return c, scopes, nil, false
 }

@@ -53,6 +53,13 @@ type AuthServer struct {
 	// UserGrants lists and ends users' grants (ListGrants, RevokeGrant
 	// and RevokeUser, usergrants.go); without it they fail.
 	UserGrants UserGrantStore
+	// ClientTokens keeps the tokens of the client_credentials grant
+	// (clientcredentials.go); without it that grant fails.
+	ClientTokens ClientTokenStore
+	// KnownResource reports whether a resource indicator (RFC 8707) names
+	// a resource this server issues tokens for; nil means none does, and
+	// every resource parameter is invalid_target.
+	KnownResource func(resource string) bool
 
 	// OpenID, when set, adds ID tokens and the offline_access rule to
 	// the token responses (openid.go); nil for a plain OAuth server.
@@ -83,8 +90,10 @@ type AuthorizeRequest struct {
 }
 
 // TokenResponse is a successful access token response (RFC 6749 5.1),
-// with the ID token of OpenID Connect Core 3.1.3.3. RefreshToken is empty
-// when none is issued (OpenID Connect Core 11: no offline_access).
+// with the ID token of OpenID Connect Core 3.1.3.3. RefreshToken is left
+// out of the JSON when there is none (RFC 6749 4.4.3: client_credentials
+// issues none; OpenID Connect Core 11: a grant without offline_access
+// gets none).
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
@@ -103,6 +112,12 @@ type Introspection struct {
 	Exp       int64  `json:"exp,omitempty"`
 	Iat       int64  `json:"iat,omitempty"`
 	TokenType string `json:"token_type,omitempty"`
+	// Aud is the resource the access token was issued for (RFC 8707, RFC
+	// 7662 2.2); absent for none.
+	Aud string `json:"aud,omitempty"`
+	// Cnf names the DPoP key a bound access token is bound to (RFC 9449
+	// 6.2); nil for an unbound token.
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // Authorize validates an authorization request in a fixed order and, when
@@ -114,6 +129,7 @@ func (s *AuthServer) Authorize(ctx context.Context, r AuthorizeRequest) (code st
 	if err != nil {
 		return "", err, redirectable
 	}
+	r.Resources, _ = s.checkResources(r.Resources)
 	if r.UserID == "" {
 		return "", ErrAccessDenied.WithDescription("no user"), true
 	}
@@ -218,13 +234,35 @@ func (s *AuthServer) NeedsConsent(ctx context.Context, userID, clientID string, 
 	return false, nil
 }
 
-// Exchange redeems an authorization code for a token pair (RFC 6749 4.1.3,
+// TokenExtras are what a token request may add to its grant: the
+// resource parameter (RFC 8707 2.2), empty for none, and the thumbprint of
+// the key of the request's valid DPoP proof (RFC 9449 5), empty for none.
+type TokenExtras struct {
+	Resource string
+	DPoPKey  string
+}
+
+// Exchange is ExchangeFor with no extras.
+func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
+	return s.ExchangeFor(ctx, client, code, redirectURI, verifier, TokenExtras{})
+}
+
+// ExchangeFor redeems an authorization code for a token pair (RFC 6749 4.1.3,
 // RFC 7636 4.6) for an authenticated client. Every failure of the code
 // itself is invalid_grant and leaves the code unconsumed; a second exchange
 // of a consumed code revokes what the first one issued (RFC 6749 4.1.2).
-func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirectURI, verifier string) (TokenResponse, *Error) {
+// The access token is issued for x.Resource, or for the authorization's
+// only resource; x.DPoPKey binds the pair (bindPair).
+func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redirectURI, verifier string, x TokenExtras) (TokenResponse, *Error) {
+	resource, dpopKey := x.Resource, x.DPoPKey
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
+	}
+	if !client.AllowsGrant(GrantTypeAuthorizationCode) {
+		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use authorization_code")
+	}
+	if oerr := checkDPoPRequired(client, dpopKey); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	if code == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("code is required")
@@ -233,12 +271,20 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	if k, err := ParseToken(code); err != nil || k != KindCode {
 		return TokenResponse{}, badCode
 	}
+	if oerr := s.checkTokenResource(resource); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	now := s.now()
 	access, refresh, pair, genErr := s.randomPair(now)
 	if genErr != nil {
 		return TokenResponse{}, ErrServerError
 	}
-	var failure *Error
+	pair.Audience = resource
+	bindPair(&pair, client, dpopKey, true)
+	var (
+		failure  *Error
+		audience string
+	)
 	check := func(c Code) error {
 		switch {
 		case c.ClientID != client.ID || c.ClientGeneration != client.generation:
@@ -256,7 +302,14 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 		case c.Challenge != "" && !VerifyPKCE(c.Challenge, verifier):
 			failure = ErrInvalidGrant.WithDescription("code_verifier does not match the code_challenge")
 		default:
-			return nil
+			var oerr *Error
+			if audience, oerr = audienceFor(c.Resources, resource); oerr != nil {
+				failure = oerr
+			} else if audience != pair.Audience {
+				failure = errAudienceChosen
+			} else {
+				return nil
+			}
 		}
 		return failure
 	}
@@ -267,29 +320,54 @@ func (s *AuthServer) Exchange(ctx context.Context, client *Client, code, redirec
 	}
 	start := time.Now()
 	c, err := s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
+	if errors.Is(err, errAudienceChosen) {
+		// Nothing was consumed: once more, for the grant's resource.
+		pair.Audience = audience
+		c, err = s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
+	}
 	timeStoreCall(s.metrics(), OpExchange, start)
 	if oerr := s.grantStoreError(ctx, err, failure, badCode, client, "authorization code", "code exchange failed"); oerr != nil {
 		return TokenResponse{}, oerr
 	}
 	s.metrics().TokenIssued(GrantAuthorizationCode)
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, UserID: c.UserID, ClientID: c.ClientID, Grant: GrantAuthorizationCode, Scopes: c.Scopes})
+	if !client.AllowsGrant(GrantTypeRefreshToken) {
+		// The pair is stored as every pair is, but a client that may not
+		// refresh is not given the refresh token: nobody holds it.
+		refresh = ""
+	}
 	return s.openIDResponse(ctx, TokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(dpopKey),
 		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 		RefreshToken: refresh,
 		Scope:        strings.Join(c.Scopes, " "),
 	}, idTokenGrant{userID: c.UserID, clientID: c.ClientID, scopes: c.Scopes, GrantContext: c.GrantContext}, now)
 }
 
-// Refresh rotates a refresh token (RFC 6749 6): the presented
+// Refresh is RefreshFor with no extras.
+func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
+	return s.RefreshFor(ctx, client, refreshToken, scope, TokenExtras{})
+}
+
+// RefreshFor rotates a refresh token (RFC 6749 6): the presented
 // token is consumed and a new pair returned, derived from it so that a retry
 // within RefreshGrace gets the same pair. A narrower scope gives a narrower
 // pair; a wider one is invalid_scope and consumes nothing. Presenting a
 // rotated token after the grace revokes the whole family (RFC 9700 4.14.2).
-func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, scope string) (TokenResponse, *Error) {
+// The new access token is issued for x.Resource, which must be one of the
+// grant's resources, or for the grant's only one; x.DPoPKey binds it, and
+// must be the key the family is bound to, if any (RFC 9449 5).
+func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToken, scope string, x TokenExtras) (TokenResponse, *Error) {
+	resource, dpopKey := x.Resource, x.DPoPKey
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
+	}
+	if !client.AllowsGrant(GrantTypeRefreshToken) {
+		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use refresh_token")
+	}
+	if oerr := checkDPoPRequired(client, dpopKey); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	if refreshToken == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithDescription("refresh_token is required")
@@ -300,6 +378,9 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	}
 	if tooManyScopes(scope) {
 		return TokenResponse{}, errTooManyScopes
+	}
+	if oerr := s.checkTokenResource(resource); oerr != nil {
+		return TokenResponse{}, oerr
 	}
 	var requested []string
 	for _, sc := range strings.Split(scope, " ") {
@@ -322,17 +403,23 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		IssuedAt:     now,
 		Scopes:       requested,
 		MaxFamilyAge: s.RefreshMaxAge,
+		Audience:     resource,
 	}
+	bindPair(&pair, client, dpopKey, false)
 	var (
 		failure  *Error
 		narrowed []string
 		grant    RefreshGrant
+		audience string
 	)
 	check := func(g RefreshGrant) error {
 		failure, narrowed, grant = nil, nil, g
 		if g.ClientGeneration != client.generation {
 			// A family of an earlier client of the same id.
 			failure = badToken
+			return failure
+		}
+		if failure = checkFamilyKey(g, dpopKey); failure != nil {
 			return failure
 		}
 		for _, sc := range requested {
@@ -347,6 +434,15 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 		}
 		if s.RefreshMaxAge > 0 && now.Sub(g.FamilyCreatedAt) > s.RefreshMaxAge {
 			failure = badToken
+			return failure
+		}
+		var oerr *Error
+		if audience, oerr = audienceFor(g.Resources, resource); oerr != nil {
+			failure = oerr
+			return failure
+		}
+		if audience != pair.Audience {
+			failure = errAudienceChosen
 			return failure
 		}
 		if len(requested) == 0 && !client.mayRequestAll(g.Scopes) {
@@ -366,14 +462,28 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	}
 	start := time.Now()
 	rot, err := s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
-	if errors.Is(err, errScopesNarrowed) {
-		// Nothing was consumed: ask again for what is left, explicitly.
-		requested, pair.Scopes = narrowed, narrowed
+	// Nothing was consumed when the check asks for another pair: what is
+	// left of the scopes, explicitly, or the grant's audience. Each is
+	// settled once, so three tries are enough.
+	for range 2 {
+		switch {
+		case errors.Is(err, errScopesNarrowed):
+			requested, pair.Scopes = narrowed, narrowed
+		case errors.Is(err, errAudienceChosen):
+			pair.Audience = audience
+		default:
+			continue
+		}
 		rot, err = s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
 	}
 	timeStoreCall(s.metrics(), OpRefresh, start)
 	if oerr := s.grantStoreError(ctx, err, failure, badToken, client, "refresh token", "refresh failed"); oerr != nil {
 		return TokenResponse{}, oerr
+	}
+	if rot.Replay && rot.AccessDPoPKey != dpopKey {
+		// Nothing was written: the retry is refused, the pair stays as
+		// the first rotation issued it.
+		return TokenResponse{}, errReplayKey
 	}
 	if rot.Replay {
 		// The same pair as the first time: no new token was issued.
@@ -391,7 +501,7 @@ func (s *AuthServer) Refresh(ctx context.Context, client *Client, refreshToken, 
 	// a new iat, and no nonce (the family keeps none).
 	return s.openIDResponse(ctx, TokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(dpopKey),
 		ExpiresIn:    expiresIn,
 		RefreshToken: refresh,
 		Scope:        strings.Join(rot.Scopes, " "),
@@ -461,14 +571,21 @@ func (s *AuthServer) Introspect(ctx context.Context, client *Client, token strin
 	if info.Kind != k || info.ClientID != client.ID || !s.now().Before(info.ExpiresAt) {
 		return Introspection{}, nil
 	}
+	sub := info.UserID
+	if sub == "" {
+		// A client token (RFC 6749 4.4) stands for the client itself.
+		sub = info.ClientID
+	}
 	return Introspection{
 		Active:    true,
 		Scope:     strings.Join(info.Scopes, " "),
 		ClientID:  info.ClientID,
-		Sub:       info.UserID,
+		Sub:       sub,
 		Exp:       info.ExpiresAt.Unix(),
 		Iat:       info.IssuedAt.Unix(),
-		TokenType: "Bearer",
+		TokenType: tokenType(info.DPoPKey),
+		Cnf:       confirmation(info.DPoPKey),
+		Aud:       info.Audience,
 	}, nil
 }
 

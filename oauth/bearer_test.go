@@ -136,3 +136,51 @@ func TestBearerTokenErrorsAreDistinct(t *testing.T) {
 		t.Fatal("ErrNoCredentials and ErrBadAuthorization must be distinct")
 	}
 }
+
+// TestAccessTokenSchemes: RFC 9449 7.1, the DPoP scheme has the Bearer
+// scheme's syntax; the scheme is reported also when what follows it is
+// malformed, and BearerToken still takes Bearer alone.
+func TestAccessTokenSchemes(t *testing.T) {
+	real, _ := mustNewToken(t, KindAccess)
+	for _, tc := range []struct {
+		name, header string
+		token        string
+		scheme       Scheme
+		ok           bool
+	}{
+		{"RFC6750_2.1_bearer", "Bearer " + real, real, SchemeBearer, true},
+		{"RFC9449_7.1_dpop", "DPoP " + real, real, SchemeDPoP, true},
+		{"RFC9110_11.1_dpop_any_case", "dpop " + real, real, SchemeDPoP, true},
+		{"RFC9110_11.1_dpop_upper_case", "DPOP   " + real, real, SchemeDPoP, true},
+		{"RFC9449_7.1_dpop_token68", "DPoP Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU", "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU", SchemeDPoP, true},
+		{"RFC9449_7.1_dpop_alone", "DPoP", "", SchemeDPoP, false},
+		{"RFC9449_7.1_dpop_spaces_only", "DPoP   ", "", SchemeDPoP, false},
+		{"RFC9449_7.1_dpop_two_tokens", "DPoP a b", "", SchemeDPoP, false},
+		{"RFC9449_7.1_dpop_comma", "DPoP a,b", "", SchemeDPoP, false},
+		{"RFC9110_11.1_dpop_tab", "DPoP\tx", "", SchemeNone, false},
+		{"RFC9110_11.1_dpop_no_space", "DPoPx", "", SchemeNone, false},
+		{"RFC9110_11.1_kelvin_sign_is_not_k", "Bearer\u212a x", "", SchemeNone, false},
+		{"RFC9110_11.1_other_scheme", "Basic abc", "", SchemeNone, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, scheme, err := AccessToken([]string{tc.header})
+			if tok != tc.token || scheme != tc.scheme || (err == nil) != tc.ok {
+				t.Fatalf("AccessToken(%q) = %q, %v, %v; want %q, %v, ok %v", tc.header, tok, scheme, err, tc.token, tc.scheme, tc.ok)
+			}
+			if !tc.ok && !errors.Is(err, ErrBadAuthorization) {
+				t.Fatalf("error %v, want ErrBadAuthorization", err)
+			}
+			if tc.ok && tc.scheme == SchemeDPoP {
+				if tok, err := BearerToken([]string{tc.header}); err == nil || tok != "" {
+					t.Fatalf("BearerToken took the DPoP scheme: %q, %v", tok, err)
+				}
+			}
+		})
+	}
+	for _, values := range [][]string{nil, {"DPoP a", "DPoP a"}} {
+		_, scheme, err := AccessToken(values)
+		if scheme != SchemeNone || err == nil {
+			t.Errorf("AccessToken(%q) = %v, %v", values, scheme, err)
+		}
+	}
+}

@@ -25,6 +25,13 @@ type Client struct {
 	// PKCERequired is false only for a confidential client registered with
 	// "pkce optional".
 	PKCERequired bool
+	// GrantTypes the client may use (RFC 7591 2); empty means the default
+	// ones, authorization_code and refresh_token. See AllowsGrant.
+	GrantTypes []string
+	// DPoPBoundAccessTokens makes the token endpoint refuse the client's
+	// requests that carry no DPoP proof (RFC 9449 5.2), so that every
+	// access token it gets is bound to a key.
+	DPoPBoundAccessTokens bool
 	// Source says where the client is defined: SourceConfig for a client
 	// of the config, or that of a stored client.
 	Source ClientSource
@@ -46,6 +53,11 @@ type ClientOptions struct {
 	Scopes       []string
 	// PKCEOptional lets a confidential client leave PKCE out.
 	PKCEOptional bool
+	// GrantTypes the client may use; default: authorization_code and
+	// refresh_token.
+	GrantTypes []string
+	// DPoPBoundAccessTokens: see Client.
+	DPoPBoundAccessTokens bool
 }
 
 // NewClient builds a client, hashing a plain secret at once so that only the
@@ -60,7 +72,10 @@ func NewClient(o ClientOptions) (*Client, error) {
 		RedirectURIs: o.RedirectURIs,
 		Scopes:       o.Scopes,
 		PKCERequired: !o.PKCEOptional,
+		GrantTypes:   grantTypesOrDefault(o.GrantTypes),
 		Source:       SourceConfig,
+
+		DPoPBoundAccessTokens: o.DPoPBoundAccessTokens,
 	}
 	if c.Name == "" {
 		c.Name = o.ID
@@ -82,7 +97,10 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.PKCEOptional && c.secretHash == nil {
 		return nil, fmt.Errorf("oauth: client %s: pkce optional needs a confidential client", o.ID)
 	}
-	if len(o.RedirectURIs) == 0 {
+	if err := CheckGrantTypes(c.GrantTypes, c.secretHash == nil); err != nil {
+		return nil, fmt.Errorf("oauth: client %s: %w", o.ID, err)
+	}
+	if len(o.RedirectURIs) == 0 && NeedsRedirectURI(c.GrantTypes) {
 		return nil, fmt.Errorf("oauth: client %s: no redirect URI", o.ID)
 	}
 	return c, nil

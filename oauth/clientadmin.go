@@ -32,6 +32,10 @@ type ClientSpec struct {
 	// Public makes a client without a secret; it cannot change later.
 	Public       bool
 	PKCEOptional bool
+	// GrantTypes the client may use; empty means the default ones.
+	GrantTypes []string
+	// DPoPBoundAccessTokens: see StoredClient.
+	DPoPBoundAccessTokens bool
 }
 
 // ClientAdmin adds, changes and removes the stored clients of a config,
@@ -44,8 +48,13 @@ type ClientAdmin struct {
 	// Owned keeps the clients users register themselves; the methods
 	// with Owned in their names need it.
 	Owned OwnedClientStore
-	Audit Auditor
-	Now   func() time.Time
+	// Tokens and Validator, when set, let a removal drop the client's own
+	// tokens (client_credentials) from this instance's validation cache at
+	// once; the store revokes them either way.
+	Tokens    ClientTokenStore
+	Validator *Validator
+	Audit     Auditor
+	Now       func() time.Time
 }
 
 // ClientAdmin's methods with Owned in their names serve a user's
@@ -56,7 +65,7 @@ type ClientAdmin struct {
 // Create adds a stored client and returns it with its secret, which is
 // shown only now ("" for a public client).
 func (a *ClientAdmin) Create(ctx context.Context, spec ClientSpec) (StoredClient, string, error) {
-	return a.createClient(ctx, spec, "", 0)
+	return a.createClient(ctx, spec, "", 0, nil)
 }
 
 // CreateOwned adds a stored client of the user owner, with a generated
@@ -67,7 +76,7 @@ func (a *ClientAdmin) CreateOwned(ctx context.Context, owner string, limit int, 
 		return StoredClient{}, "", errors.New("oauth: no store of owned clients")
 	}
 	spec.ID = ""
-	return a.createClient(ctx, spec, owner, limit)
+	return a.createClient(ctx, spec, owner, limit, nil)
 }
 
 // ListOwned returns the stored clients of the user owner, sorted by id.
@@ -105,8 +114,10 @@ func (a *ClientAdmin) ownedClient(ctx context.Context, owner, id string) (Stored
 }
 
 // createClient is Create, for the user owner when owner is set, who may
-// have at most limit clients.
-func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner string, limit int) (StoredClient, string, error) {
+// have at most limit clients; with a registration token hash, the client
+// registered itself (RFC 7591). A client without a name is named by its
+// id.
+func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner string, limit int, registration []byte) (StoredClient, string, error) {
 	if a.Clients.Static[spec.ID] != nil {
 		return StoredClient{}, "", ErrStaticClient
 	}
@@ -121,12 +132,17 @@ func (a *ClientAdmin) createClient(ctx context.Context, spec ClientSpec, owner s
 		RedirectURIs: slices.Clone(spec.RedirectURIs),
 		Scopes:       slices.Clone(spec.Scopes),
 		PKCERequired: !spec.PKCEOptional,
-		GrantTypes:   slices.Clone(defaultGrantTypes),
+		GrantTypes:   grantTypesOrDefault(spec.GrantTypes),
 		Source:       SourceStore,
 		OwnerUserID:  owner,
 		Generation:   generation,
 		CreatedAt:    now,
 		UpdatedAt:    now,
+
+		DPoPBoundAccessTokens: spec.DPoPBoundAccessTokens,
+	}
+	if registration != nil {
+		rec.Source, rec.RegistrationTokenHash = SourceRegistration, registration
 	}
 	var secret string
 	if !spec.Public {
@@ -154,12 +170,16 @@ func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient, insert func
 	if rec.ID != "" {
 		return insert(ctx, *rec)
 	}
+	unnamed := rec.Name == ""
 	for range 3 {
 		id, err := randomHex(12)
 		if err != nil {
 			return err
 		}
 		rec.ID = "c_" + id
+		if unnamed {
+			rec.Name = rec.ID
+		}
 		if a.Clients.Static[rec.ID] != nil {
 			continue
 		}
@@ -171,7 +191,8 @@ func (a *ClientAdmin) create(ctx context.Context, rec *StoredClient, insert func
 }
 
 // Update replaces what spec says of the stored client id (its name,
-// redirect URIs, scopes and PKCE rule) and returns the client as stored.
+// redirect URIs, scopes, PKCE rule, grant types and DPoP rule) and
+// returns the client as stored.
 // Whether it is public cannot change. New authorizations and refreshes
 // get at most the new scopes once the call returns.
 func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (StoredClient, error) {
@@ -197,6 +218,11 @@ func (a *ClientAdmin) update(ctx context.Context, owner, id string, spec ClientS
 	rec.RedirectURIs = slices.Clone(spec.RedirectURIs)
 	rec.Scopes = slices.Clone(spec.Scopes)
 	rec.PKCERequired = !spec.PKCEOptional
+	rec.GrantTypes = grantTypesOrDefault(spec.GrantTypes)
+	if rec.Name == "" {
+		rec.Name = rec.ID
+	}
+	rec.DPoPBoundAccessTokens = spec.DPoPBoundAccessTokens
 	rec.UpdatedAt = a.now()
 	if err := a.Store.UpdateClient(ctx, rec); err != nil {
 		return StoredClient{}, err
@@ -206,9 +232,9 @@ func (a *ClientAdmin) update(ctx context.Context, owner, id string, spec ClientS
 	return rec, nil
 }
 
-// Delete removes the stored client id: its codes and refresh tokens stop
-// working at once, in the store, for every instance; its access tokens
-// run out.
+// Delete removes the stored client id: its codes, its refresh tokens and
+// the tokens it holds for itself stop working at once, in the store, for
+// every instance; the access tokens of its users run out.
 func (a *ClientAdmin) Delete(ctx context.Context, id string) error {
 	if a.Clients.Static[id] != nil {
 		return ErrStaticClient
@@ -232,6 +258,7 @@ func (a *ClientAdmin) delete(ctx context.Context, owner, id string) error {
 	if err := a.Store.DeleteClient(ctx, id, a.now()); err != nil {
 		return err
 	}
+	a.forgetClientTokens(ctx, id)
 	a.readBack(ctx, id)
 	a.audit(ctx, AuditClientRemoved, owner, id, nil)
 	return nil
@@ -271,6 +298,24 @@ func (a *ClientAdmin) rotateSecret(ctx context.Context, owner, id string) (strin
 	a.readBack(ctx, id)
 	a.audit(ctx, AuditClientSecretRotated, owner, id, nil)
 	return secret, nil
+}
+
+// forgetClientTokens drops the tokens the client id held for itself, which
+// removing it has just revoked, from this instance's validation cache. The
+// other instances hear of them from the store. Should the store not answer,
+// the whole cache is dropped rather than keep them.
+func (a *ClientAdmin) forgetClientTokens(ctx context.Context, id string) {
+	if a.Tokens == nil || a.Validator == nil {
+		return
+	}
+	hashes, err := a.Tokens.RevokeClientTokens(ctx, id, a.now())
+	if err != nil {
+		a.Validator.ForgetAll()
+		return
+	}
+	for _, h := range hashes {
+		a.Validator.Forget(h)
+	}
 }
 
 // readBack brings the view up to date with a change just made. Should the

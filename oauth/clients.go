@@ -56,6 +56,19 @@ func (cs *Clients) Authenticate(ctx context.Context, id, secret string, presente
 	return c, err
 }
 
+// SomeClientAllows reports whether some client, static or stored, may use
+// grantType, for metadata's grant_types_supported (RFC 8414 2). It reads
+// what this instance holds, never the store: the view of the stored
+// clients is read in full at start and kept current.
+func (cs *Clients) SomeClientAllows(grantType string) bool {
+	for _, c := range cs.Static {
+		if c.AllowsGrant(grantType) {
+			return true
+		}
+	}
+	return cs.Stored != nil && cs.Stored.someAllows(grantType, cs.Static)
+}
+
 // ListedClient is a client as the admin API lists it: a static client, or
 // a stored one with its record.
 type ListedClient struct {

@@ -20,9 +20,6 @@ const (
 	SourceRegistration ClientSource = "registration"
 )
 
-// Default grant types of a stored client (RFC 7591 2).
-var defaultGrantTypes = []string{"authorization_code", "refresh_token"}
-
 // StoredClient is a client kept in the store, as the store keeps it.
 type StoredClient struct {
 	ID   string
@@ -79,9 +76,9 @@ type ClientStore interface {
 	// ErrNotFound.
 	SetClientSecretHash(ctx context.Context, id string, hash []byte, now time.Time) error
 	// DeleteClient removes the client and, in the same transaction, its
-	// authorization codes and consents, and revokes its refresh tokens;
-	// its access tokens are left to run out. An unknown id is
-	// ErrNotFound.
+	// authorization codes and consents, and revokes its refresh tokens and
+	// the tokens it holds for itself (ClientTokenStore); the access tokens
+	// of its users are left to run out. An unknown id is ErrNotFound.
 	DeleteClient(ctx context.Context, id string, now time.Time) error
 }
 
@@ -116,8 +113,11 @@ func (r StoredClient) Client() *Client {
 		RedirectURIs: r.RedirectURIs,
 		Scopes:       r.Scopes,
 		PKCERequired: r.PKCERequired,
+		GrantTypes:   grantTypesOrDefault(r.GrantTypes),
 		Source:       source,
 		generation:   r.Generation,
+
+		DPoPBoundAccessTokens: r.DPoPBoundAccessTokens,
 	}
 }
 

@@ -139,6 +139,9 @@ type Rotation struct {
 	// Scopes and AccessExpiresAt describe the pair as stored.
 	Scopes          []string
 	AccessExpiresAt time.Time
+	// AccessDPoPKey is the key the stored access token is bound to; on a
+	// replay, that of the first rotation.
+	AccessDPoPKey string
 }
 
 // TokenInfo is a stored access or refresh token, for introspection.

@@ -29,6 +29,7 @@ const (
 	GrantAuthorizationCode Grant = "authorization_code"
 	GrantRefreshToken      Grant = "refresh_token"
 	GrantPersonal          Grant = "personal"
+	GrantClientCredentials Grant = "client_credentials"
 )
 
 // StoreOp names the store calls whose duration is recorded.

@@ -7,7 +7,9 @@ import (
 
 // Principal is who a valid bearer token speaks for and what it may do.
 type Principal struct {
-	// UserID is the end user the token was issued to.
+	// UserID is the end user the token was issued to; empty for a client
+	// token (client_credentials, RFC 6749 4.4), which stands for the
+	// client itself.
 	UserID string
 	// ClientID is the OAuth client the token was issued to; empty for a
 	// personal token.
@@ -28,6 +30,37 @@ type Principal struct {
 	// scopeText caches ScopeString for principals held in the cache, which
 	// are read on every request; set before the principal is shared.
 	scopeText string
+}
+
+// The token types the guard names in X-Authenticated-Token-Type and
+// {http.auth.user.token_type}.
+const (
+	TokenTypeOAuth    = "oauth"    // an access token issued for a user
+	TokenTypePersonal = "personal" // a personal API token
+	TokenTypeClient   = "client"   // an access token a client holds for itself
+)
+
+// TokenType says what kind of token the principal comes from: one of the
+// TokenType constants. An access token with no user is a client token.
+func (p *Principal) TokenType() string {
+	switch {
+	case p.Kind == KindAccess && p.UserID == "":
+		return TokenTypeClient
+	case p.Kind == KindAccess:
+		return TokenTypeOAuth
+	case p.Kind == KindPersonal:
+		return TokenTypePersonal
+	}
+	return p.Kind.String()
+}
+
+// Subject is whom the token speaks for, as a JWT's sub or an
+// introspection's names it: the user, or for a client token the client.
+func (p *Principal) Subject() string {
+	if p.UserID == "" && p.Kind == KindAccess {
+		return p.ClientID
+	}
+	return p.UserID
 }
 
 // HasScope reports whether the principal was granted scope s.

@@ -56,6 +56,7 @@ type Store interface {
 	OwnedClientStore
 	UserinfoStore
 	SigningKeyStore
+	ClientTokenStore
 	// WatchRevocations calls forget with the hash of every token revoked
 	// through another instance sharing the store, and reset each time it
 	// starts listening, the first time included: whatever was cached before

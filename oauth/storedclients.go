@@ -149,6 +149,19 @@ func (v *StoredClients) reload(ctx context.Context) ([]StoredClient, error) {
 	return recs, nil
 }
 
+// someAllows reports whether a client the view holds may use grantType,
+// leaving out those hidden by a static client of the same id.
+func (v *StoredClients) someAllows(grantType string, static ClientRegistry) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for id, e := range v.entries {
+		if e.client != nil && static[id] == nil && e.client.AllowsGrant(grantType) {
+			return true
+		}
+	}
+	return false
+}
+
 // Forget forgets what the view holds of id, so that its next use reads it
 // from the store; any read already under way is older, and is dropped.
 func (v *StoredClients) Forget(id string) {

@@ -18,9 +18,15 @@ const (
 	KindRefresh  Kind = 'r' // OAuth refresh token, prefix tgr_
 	KindPersonal Kind = 'p' // personal API token, prefix tgp_
 	KindCode     Kind = 'c' // authorization code, prefix tgc_
+	// KindRegistration is a registered client's registration access
+	// token (RFC 7592 3), prefix tgx_, presented only to the client
+	// configuration endpoint.
+	KindRegistration Kind = 'x'
 )
 
-// String returns the name used in logs and in X-Authenticated-Token-Type.
+// String returns the kind's name, as logs show it. The guard's
+// X-Authenticated-Token-Type is Principal.TokenType, which also tells a
+// client's own token from a user's.
 func (k Kind) String() string {
 	switch k {
 	case KindAccess:
@@ -31,6 +37,8 @@ func (k Kind) String() string {
 		return "personal"
 	case KindCode:
 		return "code"
+	case KindRegistration:
+		return "registration"
 	}
 	return "unknown"
 }
@@ -98,7 +106,7 @@ func ParseToken(text string) (Kind, error) {
 	}
 	k := Kind(text[2])
 	switch k {
-	case KindAccess, KindRefresh, KindPersonal, KindCode:
+	case KindAccess, KindRefresh, KindPersonal, KindCode, KindRegistration:
 	default:
 		return 0, ErrMalformedToken
 	}

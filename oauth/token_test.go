@@ -39,7 +39,7 @@ func refTokenValid(text string) bool {
 	if len(text) != TokenLen || !strings.HasPrefix(text, "tg") || text[3] != '_' {
 		return false
 	}
-	if !strings.ContainsRune("arpc", rune(text[2])) {
+	if !strings.ContainsRune("arpcx", rune(text[2])) {
 		return false
 	}
 	for i := 4; i < len(text); i++ {
@@ -84,6 +84,7 @@ var allKinds = []struct {
 	{KindRefresh, "tgr_", "refresh"},
 	{KindPersonal, "tgp_", "personal"},
 	{KindCode, "tgc_", "code"},
+	{KindRegistration, "tgx_", "registration"},
 }
 
 func TestTokenLenIsPrefixBodyAndChecksum(t *testing.T) {
@@ -149,7 +150,7 @@ func TestTokenKindString(t *testing.T) {
 			t.Errorf("Kind(%q).String() = %q, want %q", tc.kind, got, tc.name)
 		}
 	}
-	for _, k := range []Kind{0, 'x', 'A', 'P'} {
+	for _, k := range []Kind{0, 'z', 'A', 'P'} {
 		if got := k.String(); got != "unknown" {
 			t.Errorf("Kind(%q).String() = %q, want unknown", k, got)
 		}
@@ -196,7 +197,7 @@ func TestParseTokenRefuses(t *testing.T) {
 		{"SPEC2_length_long_by_one", real + "A"},
 		{"SPEC2_length_prefix_only", "tgp_"},
 		{"SPEC2_length_double", real + real},
-		{"SPEC2_unknown_kind_x", withChecksum("tgx_" + body)},
+		{"SPEC2_unknown_kind_z", withChecksum("tgz_" + body)},
 		{"SPEC2_unknown_kind_uppercase_P", withChecksum("tgP_" + body)},
 		{"SPEC2_unknown_kind_zero_byte", withChecksum("tg\x00_" + body)},
 		{"SPEC2_unknown_kind_underscore", withChecksum("tg__" + body)},

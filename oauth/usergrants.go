@@ -18,6 +18,11 @@ type UserGrant struct {
 	GrantedAt time.Time
 }
 
+// errNoUser refuses a revocation for the empty user id: every user has an
+// id, and in the store the empty one marks the tokens clients hold for
+// themselves (ClientTokenStore), which no user's revocation may reach.
+var errNoUser = errors.New("oauth: no user id")
+
 // errNoUserGrantStore answers the user-grant methods of an AuthServer
 // built without a UserGrants store.
 var errNoUserGrantStore = errors.New("oauth: no store for users' grants")
@@ -65,6 +70,9 @@ func (s *AuthServer) clientName(ctx context.Context, clientID string) string {
 // asks for consent again. A client the user never authorized, or one no
 // longer known, is not an error: there is nothing to end.
 func (s *AuthServer) RevokeGrant(ctx context.Context, userID, clientID string) error {
+	if userID == "" {
+		return errNoUser
+	}
 	return s.revokeUserGrants(ctx, AuditEvent{Message: AuditGrantRevoked, UserID: userID, ClientID: clientID},
 		func(ctx context.Context) ([]TokenHash, bool, error) {
 			return s.UserGrants.RevokeClientGrant(ctx, userID, clientID, s.now())
@@ -75,6 +83,9 @@ func (s *AuthServer) RevokeGrant(ctx context.Context, userID, clientID string) e
 // consent, code and OAuth token of the user, and the personal token, on
 // every instance sharing the store.
 func (s *AuthServer) RevokeUser(ctx context.Context, userID string) error {
+	if userID == "" {
+		return errNoUser
+	}
 	return s.revokeUserGrants(ctx, AuditEvent{Message: AuditUserRevoked, UserID: userID},
 		func(ctx context.Context) ([]TokenHash, bool, error) {
 			return s.UserGrants.RevokeUser(ctx, userID, s.now())

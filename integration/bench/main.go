@@ -22,6 +22,12 @@
 //     not know, refused with 401 from the cache's negative entry;
 //   - forward_auth: Caddy's forward_auth to a Go endpoint that checks the
 //     bearer token against a map, then the same reverse_proxy;
+//   - bearer (oauth) and dpop (ES256): the guarded route with an OAuth
+//     access token, unbound and sent as a bearer token, or bound to a DPoP
+//     key and sent with a fresh ES256 proof on every request (RFC 9449 7);
+//     both cached. Proofs are made before each run, outside its timing, and
+//     handed out one per request by a wrk Lua script, which the bearer
+//     variant runs too, without proofs (dpop.go);
 //   - token endpoint (refresh grant, SQLite, or PostgreSQL with -postgres,
 //     which starts a private cluster on 127.0.0.1 and puts the store
 //     there for the whole run): POST /oauth/token with
@@ -123,7 +129,10 @@ type variant struct {
 	// refresh is set for the token endpoint variant, which sends its own
 	// requests from a wrk script instead of path and token.
 	refresh *refreshLoad
-	warm    run
+	// dpop is set for the DPoP variants, which send their requests from
+	// a wrk script too.
+	dpop *dpopLoad
+	warm run
 }
 
 // run is what one wrk run measured.
@@ -174,7 +183,7 @@ func benchmark(o options) error {
 	}
 
 	// The whole run stops by itself even if something hangs.
-	variantsCount := 7
+	variantsCount := 9
 	budget := time.Duration(o.rounds*(variantsCount+2))*(o.duration+3*time.Second) + 5*time.Minute +
 		time.Duration(variantsCount)*(o.warmup+3*time.Second) + 2*time.Minute +
 		time.Duration(o.rounds+1)*2*time.Minute // minting refresh tokens
@@ -253,6 +262,10 @@ func benchmark(o options) error {
 	if err != nil {
 		return err
 	}
+	boundLoad, bearerLoad, err := newDPoPLoads(base, dir)
+	if err != nil {
+		return err
+	}
 
 	variants := []*variant{
 		{name: "plain", path: "/plain", token: token, want: 200, note: "reverse_proxy only"},
@@ -261,6 +274,8 @@ func benchmark(o options) error {
 		{name: "malformed", path: "/guarded", token: malformed, want: 401, note: "guarded route, bad checksum"},
 		{name: "unknown", path: "/guarded", token: unknown, want: 401, note: "guarded route, well-formed unknown token"},
 		{name: "forward_auth", path: "/fa", token: token, want: 200, note: "forward_auth to a Go endpoint + reverse_proxy"},
+		{name: dpopBearerName, path: dpopPath, want: 200, note: "guarded route, unbound OAuth access token as Bearer, cached, requests built by a wrk script", dpop: bearerLoad},
+		{name: dpopName, path: dpopPath, want: 200, note: "guarded route, DPoP-bound OAuth access token, cached, a fresh ES256 proof per request made before the run", dpop: boundLoad},
 		{name: refreshName(o), path: "/oauth/token", want: 200, note: "refresh grant on " + storeName(o) + ", Basic client auth, one fresh refresh token per request",
 			refresh: newRefreshLoad(base, dir)},
 	}
@@ -293,8 +308,8 @@ func benchmark(o options) error {
 				return fmt.Errorf("round %d, %s: %w", r+1, v.name, err)
 			}
 			v.result = append(v.result, res)
-			fmt.Printf("round %d  %-13s %9.0f req/s  p50 %-9s p90 %-9s p99 %-9s cores: caddy %.2f, wrk %.2f%s\n",
-				r+1, v.name, res.rps, fmtDur(res.p50), fmtDur(res.p90), fmtDur(res.p99), res.selfCores, res.wrkCores, v.refresh.status(res))
+			fmt.Printf("round %d  %-13s %9.0f req/s  p50 %-9s p90 %-9s p99 %-9s cores: caddy %.2f, wrk %.2f%s%s\n",
+				r+1, v.name, res.rps, fmtDur(res.p50), fmtDur(res.p90), fmtDur(res.p99), res.selfCores, res.wrkCores, v.refresh.status(res), v.dpop.status(res))
 		}
 	}
 
@@ -560,6 +575,9 @@ func breakChecksum(token string) string {
 func check(base string, v *variant) error {
 	if v.refresh != nil {
 		return v.refresh.check()
+	}
+	if v.dpop != nil {
+		return v.dpop.check()
 	}
 	req, err := http.NewRequest(http.MethodGet, base+v.path, nil)
 	if err != nil {

@@ -33,6 +33,12 @@ func runVariant(wrk, script string, o options, d time.Duration, base string, v *
 		}
 		args = []string{"-s", script, base}
 	}
+	if v.dpop != nil {
+		if err := v.dpop.prepare(o, d); err != nil {
+			return run{}, fmt.Errorf("making DPoP proofs: %w", err)
+		}
+		args = []string{"-s", v.dpop.script, base}
+	}
 	if profile {
 		stop, err := startProfile(o, v)
 		if err != nil {
@@ -93,6 +99,9 @@ func runVariant(wrk, script string, o options, d time.Duration, base string, v *
 	}
 	if v.refresh != nil {
 		return r, v.refresh.parseRefreshCounts(text, &r)
+	}
+	if v.dpop != nil {
+		return r, v.dpop.parseCounts(text, &r)
 	}
 	if v.want < 300 && r.non2xx != 0 {
 		return run{}, fmt.Errorf("%d of %d responses were not 2xx", r.non2xx, r.requests)

@@ -2,10 +2,12 @@ package command
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -23,6 +25,7 @@ type clientObject struct {
 	Scopes       []string `json:"scopes"`
 	Public       bool     `json:"public"`
 	PKCE         string   `json:"pkce"`
+	GrantTypes   []string `json:"grant_types"`
 	Source       string   `json:"source"`
 	CreatedAt    *string  `json:"created_at"`
 	ClientSecret string   `json:"client_secret,omitempty"`
@@ -33,10 +36,11 @@ type clientObject struct {
 type newClientBody struct {
 	ClientID     string   `json:"client_id,omitempty"`
 	Name         string   `json:"name"`
-	RedirectURIs []string `json:"redirect_uris"`
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
 	Scopes       []string `json:"scopes,omitempty"`
 	Public       bool     `json:"public,omitempty"`
 	PKCE         string   `json:"pkce,omitempty"`
+	GrantTypes   []string `json:"grant_types,omitempty"`
 }
 
 // secretWarning goes to stderr, so stdout stays what the API said.
@@ -50,7 +54,7 @@ func clientAddCommand() *cobra.Command {
 	var body newClientBody
 	var pkceOptional bool
 	cmd := &cobra.Command{
-		Use:   "add --name <name> --redirect-uri <uri>... [--id <id>] [--scope <scope>]... [--public] [--pkce-optional]",
+		Use:   "add --name <name> --redirect-uri <uri>... [--id <id>] [--scope <scope>]... [--public] [--pkce-optional] [--grant-types <type>,...]",
 		Short: "Adds a client and prints it with its secret",
 		Long: `Adds an OAuth client to the database (POST /tokengate/clients).
 
@@ -59,13 +63,25 @@ server picks the client id; without --scope the client may ask for every
 declared scope. A public client (--public) has no secret and must always
 use PKCE; --pkce-optional lets a confidential client do without it.
 
+--grant-types lists the grants the client may use, comma-separated or
+repeated: authorization_code, refresh_token, client_credentials (a
+confidential client acting for itself) and
+urn:ietf:params:oauth:grant-type:device_code; default authorization_code
+and refresh_token. A client without authorization_code needs no
+--redirect-uri.
+
 Prints the client and, for a confidential client, its secret. The secret
 is shown only this once: store it before anything else.`,
 		Example: `  caddy tokengate client add --id billing --name "Billing" \
       --redirect-uri https://billing.example.com/callback \
-      --scope energy:read --scope sessions:read`,
+      --scope energy:read --scope sessions:read
+  caddy tokengate client add --id meter-sync --name "Meter sync" \
+      --grant-types client_credentials --scope energy:read`,
 		Args: cobra.NoArgs,
 		RunE: run(func(c *cli, _ []string) error {
+			if len(body.RedirectURIs) == 0 && (len(body.GrantTypes) == 0 || slices.Contains(body.GrantTypes, "authorization_code")) {
+				return errors.New("--redirect-uri is required unless --grant-types leaves out authorization_code")
+			}
 			if pkceOptional {
 				body.PKCE = "optional"
 			}
@@ -94,12 +110,12 @@ is shown only this once: store it before anything else.`,
 	f := cmd.Flags()
 	f.StringVar(&body.ClientID, "id", "", "Client id (default: one the server generates)")
 	f.StringVar(&body.Name, "name", "", "Name shown to users on the consent page (required)")
-	f.StringArrayVar(&body.RedirectURIs, "redirect-uri", nil, "Allowed redirect URI; repeat for more than one (required)")
+	f.StringArrayVar(&body.RedirectURIs, "redirect-uri", nil, "Allowed redirect URI; repeat for more than one (required for authorization_code)")
 	f.StringArrayVar(&body.Scopes, "scope", nil, "Scope the client may ask for; repeat for more than one (default: every declared scope)")
 	f.BoolVar(&body.Public, "public", false, "Public client: no secret, PKCE always required")
 	f.BoolVar(&pkceOptional, "pkce-optional", false, "Let a confidential client do without PKCE")
+	f.StringSliceVar(&body.GrantTypes, "grant-types", nil, "Grant types the client may use, comma-separated (default: authorization_code,refresh_token)")
 	_ = cmd.MarkFlagRequired("name")
-	_ = cmd.MarkFlagRequired("redirect-uri")
 	return cmd
 }
 
@@ -169,8 +185,9 @@ func clientRemoveCommand() *cobra.Command {
 		Use:   "remove <id>",
 		Short: "Deletes a stored client",
 		Long: `Deletes the stored client with the given id (DELETE /tokengate/clients/<id>).
-Its authorization codes and refresh tokens stop working at once, on every
-instance; the access tokens already issued run out. A client defined in
+Its authorization codes, its refresh tokens and the tokens it holds for
+itself (client_credentials) stop working at once, on every instance; the
+access tokens issued for users run out. A client defined in
 the Caddyfile cannot be removed here: take it out of the Caddyfile.`,
 		Args: cobra.ExactArgs(1),
 		RunE: run(func(c *cli, args []string) error {
@@ -255,6 +272,9 @@ func printClient(w io.Writer, cl clientObject, withSecret bool) error {
 		fmt.Fprintf(tw, "%s\t%s\n", label, printable(uri))
 	}
 	fmt.Fprintf(tw, "scopes\t%s\n", scopeList(cl.Scopes))
+	if len(cl.GrantTypes) > 0 {
+		fmt.Fprintf(tw, "grant_types\t%s\n", scopeList(cl.GrantTypes))
+	}
 	if withSecret && cl.ClientSecret != "" {
 		fmt.Fprintf(tw, "client_secret\t%s\n", printable(cl.ClientSecret))
 	}

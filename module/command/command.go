@@ -36,11 +36,15 @@ given a new secret.
 
   client add --name <name> --redirect-uri <uri>... [--id <id>]
              [--scope <scope>]... [--public] [--pkce-optional]
+             [--grant-types <type>,...]
       Adds a client. --redirect-uri and --scope repeat, one value each
       time. Without --id the server picks the client id; without --scope
       the client may ask for every declared scope. --public adds a client
       without a secret, which must always use PKCE; --pkce-optional lets a
-      confidential client do without PKCE. Prints the client and, for a
+      confidential client do without PKCE. --grant-types names the grants
+      the client may use (default authorization_code,refresh_token;
+      client_credentials for a confidential client acting for itself,
+      which needs no --redirect-uri). Prints the client and, for a
       confidential client, its secret: the only time it is shown.
 
   client list
@@ -51,8 +55,9 @@ given a new secret.
       Prints one client.
 
   client remove <id>
-      Deletes a stored client. Its authorization codes and refresh tokens
-      stop working at once; the access tokens already issued run out.
+      Deletes a stored client. Its authorization codes, refresh tokens and
+      its own client_credentials tokens stop working at once; the access
+      tokens issued for users run out.
 
   client rotate-secret <id>
       Gives a stored confidential client a new secret and prints it, once.

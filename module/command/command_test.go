@@ -179,6 +179,39 @@ func TestSubcommands(t *testing.T) {
 			stderr: secretNote,
 		},
 		{
+			name:   "client add --grant-types client_credentials needs no redirect URI; grant types printed",
+			args:   []string{"client", "add", "--id", "meter", "--name", "Meter", "--grant-types", "client_credentials", "--scope", "energy:read"},
+			status: 201, answer: `{"client_id":"meter","name":"Meter","redirect_uris":[],"scopes":["energy:read"],"public":false,"pkce":"required","grant_types":["client_credentials"],"source":"store","created_at":"2026-03-01T10:00:00Z","client_secret":"s3cr3t-m3t3r"}` + "\n",
+			method: "POST", uri: "/tokengate/clients",
+			body: `{"client_id":"meter","name":"Meter","scopes":["energy:read"],"grant_types":["client_credentials"]}`,
+			stdout: "" +
+				"client_id      meter\n" +
+				"name           Meter\n" +
+				"type           confidential\n" +
+				"pkce           required\n" +
+				"source         store\n" +
+				"created_at     2026-03-01T10:00:00Z\n" +
+				"redirect_uris  -\n" +
+				"scopes         energy:read\n" +
+				"grant_types    client_credentials\n" +
+				"client_secret  s3cr3t-m3t3r\n",
+			stderr: secretNote,
+		},
+		{
+			name:   "client add --grant-types repeated or comma-separated",
+			args:   []string{"client", "add", "--id", "both", "--name", "Both", "--redirect-uri", "https://both.example.com/cb", "--grant-types", "authorization_code,refresh_token", "--grant-types", "client_credentials", "--json"},
+			status: 201, answer: `{"client_id":"both"}` + "\n",
+			method: "POST", uri: "/tokengate/clients",
+			body:   `{"client_id":"both","name":"Both","redirect_uris":["https://both.example.com/cb"],"grant_types":["authorization_code","refresh_token","client_credentials"]}`,
+			stdout: `{"client_id":"both"}` + "\n",
+		},
+		{
+			name:   "client add --grant-types with authorization_code and no redirect URI sends nothing",
+			args:   []string{"client", "add", "--id", "x", "--name", "X", "--grant-types", "authorization_code"},
+			stderr: "Error: --redirect-uri is required unless --grant-types leaves out authorization_code\n",
+			exit:   1,
+		},
+		{
 			name:   "client add --json prints the answer as it came, secret included, warning on stderr",
 			args:   []string{"client", "add", "--id", "billing", "--name", "Billing", "--redirect-uri", "https://billing.example.com/callback", "--json"},
 			status: 201, answer: billingAdded,
@@ -208,7 +241,7 @@ func TestSubcommands(t *testing.T) {
 		{
 			name:   "client add without --redirect-uri sends nothing",
 			args:   []string{"client", "add", "--id", "x", "--name", "X"},
-			stderr: `Error: required flag(s) "redirect-uri" not set` + "\n",
+			stderr: "Error: --redirect-uri is required unless --grant-types leaves out authorization_code\n",
 			exit:   1,
 		},
 		{

@@ -206,7 +206,9 @@ func (t *tables) changeClient(ctx context.Context, op, id, stmt string, args ...
 // DeleteClient implements oauth.ClientStore. The client's row goes first,
 // which also queues concurrent deletions of it; then its codes, its
 // refresh tokens and its consents, so that a later client of the same id
-// inherits none of them. Access tokens are left to run out. A code being
+// inherits none of them. Access tokens issued for users are left to run
+// out; those the client holds for itself stand for nobody once it is
+// gone, and are revoked (client_tokens.go). A code being
 // exchanged or a token being rotated meanwhile may still commit a new
 // family; its refresh token then fails the generation check (clientLive).
 func (t *tables) DeleteClient(ctx context.Context, id string, now time.Time) error {
@@ -227,6 +229,9 @@ func (t *tables) DeleteClient(ctx context.Context, id string, now time.Time) err
 			}
 		}
 		if _, err := tx.ExecContext(ctx, t.clients.revokeRefresh, t.dialect.timeArg(now), id); err != nil {
+			return err
+		}
+		if err := t.revokeClientTokensIn(ctx, tx, id, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, t.clients.deleteConsents, id); err != nil {

@@ -68,7 +68,7 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 			// A replay: the pair is the one the rotation stored.
 			var accessScopes string
 			var accessExpires timeColumn
-			err := tx.QueryRowContext(ctx, t.grants.replayedAccess, pair.Access.Hash[:], g.FamilyID).Scan(&accessScopes, &accessExpires)
+			err := tx.QueryRowContext(ctx, t.grants.replayedAccess, pair.Access.Hash[:], g.FamilyID).Scan(&accessScopes, &accessExpires, &rot.AccessDPoPKey)
 			if errors.Is(err, sql.ErrNoRows) {
 				return oauth.ErrNotFound
 			}
@@ -91,7 +91,7 @@ func (t *tables) RotateRefresh(ctx context.Context, old oauth.TokenHash, clientI
 		if rot.Scopes == nil {
 			rot.Scopes = g.Scopes
 		}
-		rot.AccessExpiresAt = storedTime(pair.Access.ExpiresAt)
+		rot.AccessExpiresAt, rot.AccessDPoPKey = storedTime(pair.Access.ExpiresAt), pair.AccessDPoPKey
 		pair.Refresh.ExpiresAt = pair.RefreshExpiry(g.FamilyCreatedAt)
 		return t.insertPair(ctx, tx, g.FamilyID, g.ClientID, g.UserID, rot.Scopes, pair)
 	})

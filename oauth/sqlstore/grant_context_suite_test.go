@@ -46,18 +46,29 @@ func testGrantContext(t *testing.T, s oauth.Store) {
 
 	var seen oauth.RefreshGrant
 	next := newPair(t, grantNow, nil)
-	next.Audience = resources[1]
-	if _, err := s.RotateRefresh(ctx, pair.Refresh.Hash, "app", grantNow, 0, func(g oauth.RefreshGrant) error {
+	next.Audience, next.AccessDPoPKey = resources[1], "jkt-rotated"
+	rot, err := s.RotateRefresh(ctx, pair.Refresh.Hash, "app", grantNow, 0, func(g oauth.RefreshGrant) error {
 		seen = g
 		return nil
-	}, next); err != nil {
+	}, next)
+	if err != nil {
 		t.Fatalf("RotateRefresh: %v", err)
+	}
+	if rot.AccessDPoPKey != "jkt-rotated" {
+		t.Errorf("rotation's access DPoP key %q", rot.AccessDPoPKey)
+	}
+	// A retry within the grace reports the key of the pair stored.
+	retry := next
+	retry.AccessDPoPKey = "jkt-other"
+	rot, err = s.RotateRefresh(ctx, pair.Refresh.Hash, "app", grantNow.Add(time.Second), time.Minute, passGrant, retry)
+	if err != nil || !rot.Replay || rot.AccessDPoPKey != "jkt-rotated" {
+		t.Errorf("replay = %+v, %v; want the stored pair's key jkt-rotated", rot, err)
 	}
 	if seen.Nonce != "" || !bytes.Equal(seen.Claims, claims) || !slices.Equal(seen.Resources, resources) || seen.DPoPKey != "jkt-family" {
 		t.Errorf("family context = %+v", seen.GrantContext)
 	}
 	assertUTC(t, "family AuthTime", seen.AuthTime, authTime)
-	if p := mustAccess(t, s, next.Access.Hash); p.Audience != resources[1] || p.DPoPKey != "" {
+	if p := mustAccess(t, s, next.Access.Hash); p.Audience != resources[1] || p.DPoPKey != "jkt-rotated" {
 		t.Errorf("rotated access principal audience %q, DPoP key %q", p.Audience, p.DPoPKey)
 	}
 

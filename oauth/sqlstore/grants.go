@@ -54,7 +54,7 @@ func newGrantStatements(d dialect) grantStatements {
 			FROM oauth_tokens t JOIN oauth_families f ON f.family_id = t.family_id
 			WHERE t.token_hash = ? AND t.kind = 'r'`),
 		replayedAccess: d.rebind(`
-			SELECT scopes, expires_at FROM oauth_tokens
+			SELECT scopes, expires_at, dpop_jkt FROM oauth_tokens
 			WHERE token_hash = ? AND family_id = ? AND kind = 'a' AND revoked_at IS NULL`),
 		markRotated: d.rebind(`UPDATE oauth_tokens SET rotated_at = ? WHERE token_hash = ?`),
 

@@ -15,8 +15,9 @@ import (
 // personal_tokens.go, grants.go (codes and tokens; the statements of
 // both and of their refresh families), families.go (rotation and
 // revocation), consents.go, secrets.go and clients.go; user_grants.go
-// ends what one user granted, across those tables; userinfo.go reads a
-// grant's claims through its access tokens. A new table follows the
+// ends what one user granted, across those tables, and client_tokens.go
+// keeps the tokens clients hold for themselves in them; userinfo.go reads
+// a grant's claims through its access tokens. A new table follows the
 // same shape: a statements struct and its constructor, a field here, and
 // migrations for both databases.
 type tables struct {
@@ -29,7 +30,8 @@ type tables struct {
 	clients  clientStatements
 	userinfo userinfoStatements
 
-	signingKeys signingKeyStatements
+	signingKeys  signingKeyStatements
+	clientTokens clientTokenStatements
 }
 
 func newTables(d dialect) tables {
@@ -43,7 +45,8 @@ func newTables(d dialect) tables {
 		clients:  newClientStatements(d),
 		userinfo: newUserinfoStatements(d),
 
-		signingKeys: newSigningKeyStatements(d),
+		signingKeys:  newSigningKeyStatements(d),
+		clientTokens: newClientTokenStatements(d),
 	}
 }
 
