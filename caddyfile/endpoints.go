@@ -33,6 +33,8 @@ var endpointPaths = []struct{ option, path string }{
 	{"userinfo", "/oauth/userinfo"},
 	{"jwks", "/.well-known/jwks.json"},
 	{"registration", ""},
+	{"device_authorization", "/oauth/device_authorization"},
+	{"device", "/oauth/device"},
 	{"metadata", "/.well-known/oauth-authorization-server"},
 	{"openid_configuration", "/.well-known/openid-configuration"},
 }
@@ -50,6 +52,8 @@ var endpointPaths = []struct{ option, path string }{
 //		userinfo   <path>
 //		jwks       <path>
 //		registration <path>
+//		device_authorization <path>
+//		device     <path>
 //		consent_template <file>
 //	}]
 //
@@ -75,15 +79,17 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 	}
 	e := new(module.Endpoints)
 	fields := map[string]*string{
-		"authorize":  &e.Authorize,
-		"token":      &e.Token,
-		"revoke":     &e.Revoke,
-		"introspect": &e.Introspect,
-		"api_token":  &e.APIToken,
-		"grants":     &e.Grants,
-		"clients":    &e.Clients,
-		"userinfo":   &e.Userinfo,
-		"jwks":       &e.JWKS,
+		"authorize":            &e.Authorize,
+		"token":                &e.Token,
+		"revoke":               &e.Revoke,
+		"introspect":           &e.Introspect,
+		"api_token":            &e.APIToken,
+		"grants":               &e.Grants,
+		"clients":              &e.Clients,
+		"device_authorization": &e.DeviceAuthorization,
+		"device":               &e.Device,
+		"userinfo":             &e.Userinfo,
+		"jwks":                 &e.JWKS,
 	}
 	fields["registration"] = &e.Registration
 	seen := seenOptions{}

@@ -277,6 +277,9 @@ func TestAdaptErrors(t *testing.T) {
 		{"zero access_token_ttl", global(`
 		issuer https://api.example.com
 		access_token_ttl 0s`), `access_token_ttl must be greater than zero`},
+		{"zero device_code_ttl", global(`
+		issuer https://api.example.com
+		device_code_ttl 0s`), `device_code_ttl must be greater than zero`},
 		{"negative refresh_max_age", global(`
 		issuer https://api.example.com
 		refresh_max_age -1h`), `refresh_max_age must not be negative`},
@@ -452,6 +455,9 @@ func TestAdaptErrors(t *testing.T) {
 		{"endpoints grants on another's path", site(`tokengate_endpoints {
 		grants /api-token
 	}`), `api_token and grants both use the path /api-token`},
+		{"device page on the device authorization path", site(`tokengate_endpoints {
+		device /oauth/device_authorization
+	}`), `device_authorization and device both use the path /oauth/device_authorization`},
 		{"endpoint under the grants path", site(`tokengate_endpoints {
 		grants /oauth
 	}`), `authorize path /oauth/authorize is under the grants path /oauth, which serves /oauth/<client_id>`},

@@ -44,6 +44,7 @@ func init() {
 //		refresh_token_ttl <duration>
 //		refresh_max_age   <duration>
 //		refresh_grace     <duration>
+//		device_code_ttl   <duration>
 //		personal_token_scopes <scope...>
 //		max_clients_per_user  <n>
 //		registration open|token <initial access token>
@@ -122,6 +123,8 @@ func parseApp(d *caddyfile.Dispenser) (*module.App, error) {
 			app.RefreshMaxAge, err = durationArg(d, true)
 		case "refresh_grace":
 			app.RefreshGrace, err = durationArg(d, true)
+		case "device_code_ttl":
+			app.DeviceCodeTTL, err = durationArg(d, false)
 		case "personal_token_scopes":
 			app.PersonalTokenScopes, err = someArgs(d)
 		case "max_clients_per_user":

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,13 @@ const redactedValue = "REDACTED"
 // the same shape itself, to the same loggers, with the values of token and
 // access_token replaced. Call it after the refusal was written to w.
 func logRefusedURLToken(accessLog *zap.Logger, w http.ResponseWriter, r *http.Request, status, size int) {
+	logRedactedRequest(accessLog, w.Header(), r, status, size, redactQueryTokens)
+}
+
+// logRedactedRequest is logRefusedURLToken for any request whose query
+// holds something that must not be logged: the entry carries the query as
+// redact leaves it, and the response headers header.
+func logRedactedRequest(accessLog *zap.Logger, header http.Header, r *http.Request, status, size int, redact func(rawQuery string) string) {
 	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	if accessLog == nil || srv == nil || srv.Logs == nil {
 		return // access logging is off
@@ -58,8 +66,8 @@ func logRefusedURLToken(accessLog *zap.Logger, w http.ResponseWriter, r *http.Re
 			logged.URL = &u
 		}
 	}
-	logged.URL.RawQuery = redactQueryTokens(logged.URL.RawQuery)
-	logged.RequestURI = redactRequestURI(logged.RequestURI)
+	logged.URL.RawQuery = redact(logged.URL.RawQuery)
+	logged.RequestURI = redactRequestURI(logged.RequestURI, redact)
 	var duration time.Duration
 	if start, ok := caddyhttp.GetVar(r.Context(), "start_time").(time.Time); ok {
 		duration = time.Since(start)
@@ -71,7 +79,7 @@ func logRefusedURLToken(accessLog *zap.Logger, w http.ResponseWriter, r *http.Re
 		zap.Duration("duration", duration),
 		zap.Int("size", size),
 		zap.Int("status", status),
-		zap.Object("resp_headers", caddyhttp.LoggableHTTPHeader{Header: w.Header(), ShouldLogCredentials: srv.Logs.ShouldLogCredentials}),
+		zap.Object("resp_headers", caddyhttp.LoggableHTTPHeader{Header: header, ShouldLogCredentials: srv.Logs.ShouldLogCredentials}),
 	}
 	for _, name := range names {
 		logger := accessLog
@@ -107,25 +115,32 @@ func accessLoggerNames(logs *caddyhttp.ServerLogConfig, host string) ([]string, 
 	return []string{logs.DefaultLoggerName}, true
 }
 
-// redactRequestURI redacts the query part of a request target.
-func redactRequestURI(uri string) string {
+// redactRequestURI redacts the query part of a request target (or of a
+// URL) with redact.
+func redactRequestURI(uri string, redact func(rawQuery string) string) string {
 	path, query, ok := strings.Cut(uri, "?")
 	if !ok {
 		return uri
 	}
-	return path + "?" + redactQueryTokens(query)
+	return path + "?" + redact(query)
 }
 
 // redactQueryTokens replaces the values of token and access_token in a raw
 // query, keeping everything else as it was sent.
 func redactQueryTokens(rawQuery string) string {
+	return redactQuery(rawQuery, "token", "access_token")
+}
+
+// redactQuery replaces the values of the parameters names in a raw query,
+// keeping everything else as it was sent.
+func redactQuery(rawQuery string, names ...string) string {
 	if rawQuery == "" {
 		return rawQuery
 	}
 	pairs := strings.Split(rawQuery, "&")
 	for i, pair := range pairs {
 		key, _, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(key); err != nil || k == "token" || k == "access_token" {
+		if k, err := url.QueryUnescape(key); err != nil || slices.Contains(names, k) {
 			// A key that cannot be unescaped may still be one of them.
 			pairs[i] = key + "=" + redactedValue
 		}

@@ -49,6 +49,9 @@ type App struct {
 	// still returns the same new pair instead of counting as reuse.
 	// Default: 0s.
 	RefreshGrace caddy.Duration `json:"refresh_grace,omitempty"`
+	// DeviceCodeTTL is how long a device code and its user code live
+	// (RFC 8628 3.2 expires_in). Default: 10m.
+	DeviceCodeTTL caddy.Duration `json:"device_code_ttl,omitempty"`
 	// PersonalTokenScopes are granted to personal API tokens when they are
 	// issued. Default: every declared scope.
 	PersonalTokenScopes []string `json:"personal_token_scopes,omitempty"`
@@ -97,6 +100,7 @@ type App struct {
 	registry *oauth.Clients // static and stored clients
 	admin    *oauth.ClientAdmin
 	auth     *oauth.AuthServer
+	device   *oauth.DeviceGrant
 	personal *oauth.PersonalTokens
 	metrics  *gatewayMetrics
 	audit    auditLog
@@ -157,6 +161,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.RefreshTokenTTL == 0 {
 		a.RefreshTokenTTL = caddy.Duration(720 * time.Hour)
+	}
+	if a.DeviceCodeTTL == 0 {
+		a.DeviceCodeTTL = caddy.Duration(oauth.DefaultDeviceCodeTTL)
 	}
 	if a.MaxClientsPerUser == 0 {
 		a.MaxClientsPerUser = defaultMaxClientsPerUser
@@ -257,6 +264,7 @@ func (a *App) use(state *sharedState) {
 	a.admin = &oauth.ClientAdmin{Clients: a.registry, Store: state.store, Owned: state.store, Audit: a.audit,
 		Tokens: state.store, Validator: state.validator}
 	a.auth = a.newAuthServer(state)
+	a.device = &oauth.DeviceGrant{Auth: a.auth, Store: state.store, TTL: time.Duration(a.DeviceCodeTTL)}
 	a.personal = &oauth.PersonalTokens{
 		Store:     state.store,
 		Validator: state.validator,

@@ -33,6 +33,13 @@ func consentCSRFToken(key []byte, user string, p pageParams, exp time.Time) stri
 // for user and p at now. An expiry further ahead than consentCSRFTTL (plus
 // a minute for clock skew between instances) is refused too.
 func checkConsentCSRF(key []byte, user string, p pageParams, token string, now time.Time) bool {
+	return checkFormToken(token, now, func(exp int64) []byte { return consentCSRFMAC(key, user, p, exp) })
+}
+
+// checkFormToken checks a "<unix exp>.<base64url MAC>" form token at now
+// against mac, which computes the MAC for an expiry: unexpired, not
+// further ahead than consentCSRFTTL plus a minute, and the MAC equal.
+func checkFormToken(token string, now time.Time, mac func(exp int64) []byte) bool {
 	expText, macText, ok := strings.Cut(token, ".")
 	if !ok || len(expText) == 0 || len(expText) > 19 {
 		return false
@@ -45,14 +52,26 @@ func checkConsentCSRF(key []byte, user string, p pageParams, token string, now t
 	if !now.Before(exp) || exp.After(now.Add(consentCSRFTTL+time.Minute)) {
 		return false
 	}
-	mac, err := base64.RawURLEncoding.DecodeString(macText)
+	got, err := base64.RawURLEncoding.DecodeString(macText)
 	if err != nil {
 		return false
 	}
-	return hmac.Equal(mac, consentCSRFMAC(key, user, p, e))
+	return hmac.Equal(got, mac(e))
 }
 
 func consentCSRFMAC(key []byte, user string, p pageParams, exp int64) []byte {
+	values := p.values()
+	fields := append([]string{user}, values[:]...)
+	for _, res := range p.Resources {
+		fields = append(fields, "resource", res)
+	}
+	return formMAC(key, "tokengate consent", exp, fields...)
+}
+
+// formMAC is HMAC-SHA256 under key over label, each of fields and exp,
+// the strings each length-prefixed so that no two different inputs share
+// a MAC input; label keeps the tokens of different forms apart.
+func formMAC(key []byte, label string, exp int64, fields ...string) []byte {
 	m := hmac.New(sha256.New, key)
 	var n [8]byte
 	field := func(s string) {
@@ -60,14 +79,9 @@ func consentCSRFMAC(key []byte, user string, p pageParams, exp int64) []byte {
 		m.Write(n[:])
 		m.Write([]byte(s))
 	}
-	field("tokengate consent")
-	field(user)
-	for _, v := range p.values() {
-		field(v)
-	}
-	for _, res := range p.Resources {
-		field("resource")
-		field(res)
+	field(label)
+	for _, f := range fields {
+		field(f)
 	}
 	binary.BigEndian.PutUint64(n[:], uint64(exp))
 	m.Write(n[:])

@@ -49,6 +49,14 @@ type Endpoints struct {
 	// /<client_id> are the client configuration endpoint (RFC 7592). It
 	// needs the app's registration option. Default: off.
 	Registration string `json:"registration,omitempty"`
+	// DeviceAuthorization is the device authorization endpoint's path
+	// (RFC 8628 3.1), where a device asks for a device code and a user
+	// code. Default: /oauth/device_authorization.
+	DeviceAuthorization string `json:"device_authorization,omitempty"`
+	// Device is the path of the verification page (RFC 8628 3.3), where a
+	// signed-in user enters the user code a device shows and approves or
+	// denies it; it is the verification_uri. Default: /oauth/device.
+	Device string `json:"device,omitempty"`
 	// ConsentTemplate is an html/template file that replaces the built-in
 	// consent page of the browser flow (docs/reference.md), read and parsed at
 	// provisioning; a file that cannot be parsed is a config error. It is
@@ -62,13 +70,18 @@ type Endpoints struct {
 	// IssuerHost. The form posts
 	// application/x-www-form-urlencoded with method post to Action, with a
 	// submit button named decision whose value is approve or deny.
-	// Default: the built-in page.
+	// The device verification page uses it too, with UserCode set (the
+	// code the device shows, XXXX-XXXX) and RedirectURI and RedirectHost
+	// empty. Default: the built-in page.
 	ConsentTemplate string `json:"consent_template,omitempty"`
 
 	app         *App
 	logger      *zap.Logger
-	accessLog   *zap.Logger // as the guard's: refused tokens in the URL
 	consentPage *template.Template
+	// accessLog writes the access log entries of requests whose URL holds
+	// a user code, or (userinfo) a refused token, in place of Caddy's
+	// (accesslog.go).
+	accessLog *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -102,6 +115,8 @@ func (e *Endpoints) Provision(ctx caddy.Context) error {
 		{&e.Userinfo, "/oauth/userinfo"},
 		{&e.JWKS, "/.well-known/jwks.json"},
 		{&e.Registration, ""},
+		{&e.DeviceAuthorization, "/oauth/device_authorization"},
+		{&e.Device, "/oauth/device"},
 	} {
 		if *p.path == "" {
 			*p.path = p.def
@@ -155,6 +170,10 @@ func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		}
 		// It waits for the store as the guard does, with the guard's 503.
 		return e.serveUserinfo(w, r)
+	case e.DeviceAuthorization:
+		serve = e.serveDeviceAuthorization
+	case e.Device:
+		serve = e.serveDevicePage
 	default:
 		// The grants and clients paths and the paths below them; every
 		// endpoint's own path goes first.
@@ -186,7 +205,7 @@ func (e *Endpoints) notStarted(w http.ResponseWriter, r *http.Request) error {
 		ce.Write(zap.String("path", r.URL.Path))
 	}
 	w.Header().Set("Retry-After", retryAfterSeconds)
-	if r.URL.Path == e.Authorize && (r.Method == http.MethodGet || r.Method == http.MethodPost && !isJSONRequest(r)) {
+	if r.URL.Path == e.Authorize && (r.Method == http.MethodGet || r.Method == http.MethodPost && !isJSONRequest(r)) || r.URL.Path == e.Device {
 		return e.writeErrorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
 			"The authorization server cannot be reached right now. Please try again in a moment.")
 	}

@@ -61,6 +61,11 @@ type ConsentPage struct {
 	RedirectURI, RedirectHost string
 	// Issuer is the authorization server's issuer; IssuerHost its host.
 	Issuer, IssuerHost string
+	// UserCode is set on the device verification page (RFC 8628 3.3): the
+	// code, XXXX-XXXX, that the device asking shows, so that the user can
+	// check it is their own device. RedirectURI and RedirectHost are then
+	// empty.
+	UserCode string
 }
 
 // ConsentScope is one requested scope and its declared description.

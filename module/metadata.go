@@ -15,6 +15,7 @@ type authServerMetadata struct {
 	TokenEndpoint                          string   `json:"token_endpoint"`
 	RevocationEndpoint                     string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint                  string   `json:"introspection_endpoint"`
+	DeviceAuthorizationEndpoint            string   `json:"device_authorization_endpoint"`
 	ScopesSupported                        []string `json:"scopes_supported"`
 	ResponseTypesSupported                 []string `json:"response_types_supported"`
 	GrantTypesSupported                    []string `json:"grant_types_supported"`
@@ -81,6 +82,7 @@ func (e *Endpoints) metadata() authServerMetadata {
 		TokenEndpoint:                          base + e.Token,
 		RevocationEndpoint:                     base + e.Revoke,
 		IntrospectionEndpoint:                  base + e.Introspect,
+		DeviceAuthorizationEndpoint:            base + e.DeviceAuthorization,
 		ScopesSupported:                        scopes,
 		ResponseTypesSupported:                 []string{"code"},
 		GrantTypesSupported:                    e.grantTypesSupported(),

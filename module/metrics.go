@@ -98,7 +98,7 @@ func newGatewayMetrics() *gatewayMetrics {
 		m.validationResults[r] = m.validations.WithLabelValues(label)
 	}
 	m.issuedByGrant = map[oauth.Grant]prometheus.Counter{}
-	for _, g := range []oauth.Grant{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantPersonal, oauth.GrantClientCredentials} {
+	for _, g := range []oauth.Grant{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantPersonal, oauth.GrantClientCredentials, oauth.GrantDeviceCode} {
 		m.issuedByGrant[g] = m.tokensIssued.WithLabelValues(string(g))
 	}
 	m.durationByOp = map[oauth.StoreOp]prometheus.Observer{}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -171,8 +170,6 @@ func redirectParams(t *testing.T, rec *httptest.ResponseRecorder) url.Values {
 	}
 	return u.Query()
 }
-
-var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
 
 // hiddenFields reads the consent form's hidden fields.
 func hiddenFields(t *testing.T, page string) url.Values {

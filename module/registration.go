@@ -36,7 +36,6 @@ var registrationLimiters = &limiterPool{m: map[string]*failureLimiter{}, make: f
 // The grant and response types a client may register (RFC 7591 2): those
 // of the code flow, the only flow tokengate serves.
 var (
-	registrableGrantTypes    = []string{"authorization_code", "refresh_token"}
 	registrableResponseTypes = []string{"code"}
 	registrableAuthMethods   = []string{"none", "client_secret_basic", "client_secret_post"}
 )
@@ -128,6 +127,15 @@ func (a *App) parseClientMetadata(r *http.Request, body []byte) (clientMetadata,
 		}
 		return *s
 	}
+	boolean := func(name string) bool {
+		var v *bool
+		if raw, ok := fields[name]; ok && rerr == nil {
+			if json.Unmarshal(raw, &v) != nil {
+				rerr = badMetadata("%s must be true or false", name)
+			}
+		}
+		return v != nil && *v
+	}
 	list := func(name string) []string {
 		var l []string
 		if raw, ok := fields[name]; ok && rerr == nil {
@@ -148,6 +156,7 @@ func (a *App) parseClientMetadata(r *http.Request, body []byte) (clientMetadata,
 	grants := list("grant_types")
 	responses := list("response_types")
 	scope := str("scope")
+	dpopBound := boolean("dpop_bound_access_tokens")
 	m.clientID = str("client_id")
 	m.clientSecret = str("client_secret")
 	_, m.secretGiven = fields["client_secret"]
@@ -155,7 +164,21 @@ func (a *App) parseClientMetadata(r *http.Request, body []byte) (clientMetadata,
 		return clientMetadata{}, rerr
 	}
 
-	if len(redirects) == 0 {
+	if len(grants) == 0 {
+		grants = oauth.DefaultGrantTypes()
+	}
+	for _, g := range grants {
+		if !slices.Contains(oauth.KnownGrantTypes(), g) {
+			return clientMetadata{}, badMetadata("grant_types: %q is not supported (%s are)", printable(g), strings.Join(oauth.KnownGrantTypes(), ", "))
+		}
+	}
+	if err := oauth.CheckGrantTypes(grants, method == "none"); err != nil {
+		return clientMetadata{}, badMetadata("grant_types: %v", err)
+	}
+	if !slices.ContainsFunc(grants, issuesTokens) {
+		return clientMetadata{}, badMetadata("grant_types must include authorization_code, client_credentials or %s: refresh_token alone issues nothing", oauth.GrantTypeDeviceCode)
+	}
+	if len(redirects) == 0 && slices.Contains(grants, oauth.GrantTypeAuthorizationCode) {
 		return clientMetadata{}, &registrationError{"invalid_redirect_uri", "redirect_uris must list at least one redirect URI"}
 	}
 	for _, u := range redirects {
@@ -171,17 +194,6 @@ func (a *App) parseClientMetadata(r *http.Request, body []byte) (clientMetadata,
 	}
 	if !slices.Contains(registrableAuthMethods, method) {
 		return clientMetadata{}, badMetadata("token_endpoint_auth_method %q is not supported (use none, client_secret_basic or client_secret_post)", printable(method))
-	}
-	if len(grants) == 0 {
-		grants = slices.Clone(registrableGrantTypes)
-	}
-	for _, g := range grants {
-		if !slices.Contains(registrableGrantTypes, g) {
-			return clientMetadata{}, badMetadata("grant_types: %q is not supported (authorization_code and refresh_token are)", printable(g))
-		}
-	}
-	if !slices.Contains(grants, "authorization_code") {
-		return clientMetadata{}, badMetadata("grant_types must include authorization_code, the only flow that issues tokens here")
 	}
 	for _, rt := range responses {
 		if !slices.Contains(registrableResponseTypes, rt) {
@@ -203,6 +215,8 @@ func (a *App) parseClientMetadata(r *http.Request, body []byte) (clientMetadata,
 		Scopes:       scopes,
 		Public:       method == "none",
 		GrantTypes:   grants,
+
+		DPoPBoundAccessTokens: dpopBound,
 	}
 	return m, nil
 }
@@ -223,6 +237,9 @@ type registrationResponse struct {
 	GrantTypes              []string `json:"grant_types"`
 	ResponseTypes           []string `json:"response_types"`
 	Scope                   string   `json:"scope"`
+	// DPoPBoundAccessTokens is the client's dpop required (RFC 9449
+	// 5.2), shown only when true.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // newRegistrationResponse describes rec. The store does not keep which
@@ -246,6 +263,7 @@ func (e *Endpoints) newRegistrationResponse(rec oauth.StoredClient, secret, toke
 		GrantTypes:              append([]string{}, rec.GrantTypes...),
 		ResponseTypes:           slices.Clone(registrableResponseTypes),
 		Scope:                   strings.Join(rec.Scopes, " "),
+		DPoPBoundAccessTokens:   rec.DPoPBoundAccessTokens,
 	}
 }
 
@@ -382,3 +400,7 @@ func denyRegistrationToken(w http.ResponseWriter, sent bool, description string)
 	w.Header().Set("WWW-Authenticate", challenge)
 	return writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_token", description})
 }
+
+// issuesTokens reports whether grant type g starts a grant, as every grant
+// type but refresh_token does.
+func issuesTokens(g string) bool { return g != oauth.GrantTypeRefreshToken }

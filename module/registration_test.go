@@ -157,6 +157,32 @@ func TestRegisterClient(t *testing.T) {
 	}
 }
 
+// TestRegisterMachineClient: a client may register for client_credentials
+// alone, with no redirect URI, and ask for DPoP-bound tokens (RFC 9449
+// 5.2); it then gets a client token and nothing that needs a browser.
+func TestRegisterMachineClient(t *testing.T) {
+	env := newRegEnv(t)
+	obj := env.register(t, `{"client_name":"Tariff sync","grant_types":["client_credentials"],"scope":"energy:read","dpop_bound_access_tokens":true}`)
+	if !reflect.DeepEqual(obj["grant_types"], []any{"client_credentials"}) || obj["dpop_bound_access_tokens"] != true ||
+		!reflect.DeepEqual(obj["redirect_uris"], []any{}) {
+		t.Fatalf("answer %v", obj)
+	}
+	ctx := context.Background()
+	c, err := env.app.registry.Authenticate(ctx, obj["client_id"].(string), obj["client_secret"].(string), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, oerr := env.app.auth.ClientCredentials(ctx, c, ""); oerr == nil || oerr.Code != "invalid_dpop_proof" {
+		t.Errorf("client_credentials without a proof: %v, want invalid_dpop_proof (dpop required)", oerr)
+	}
+	if _, oerr := env.app.auth.ClientCredentialsDPoP(ctx, c, "", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"); oerr != nil {
+		t.Errorf("client_credentials with a proof key: %v", oerr)
+	}
+	if _, oerr := env.app.auth.Exchange(ctx, c, "tgc_x", "https://a.example/cb", ""); oerr == nil || oerr.Code != "unauthorized_client" {
+		t.Errorf("authorization_code for a machine client: %v, want unauthorized_client", oerr)
+	}
+}
+
 // TestRegisterClientErrors: what breaks a rule of the config's clients is
 // 400 invalid_redirect_uri or invalid_client_metadata, naming the culprit
 // (RFC 7591 3.2.2); nothing is stored.
@@ -175,7 +201,10 @@ func TestRegisterClientErrors(t *testing.T) {
 		{"client_name with a control character", "", `{"redirect_uris":["https://a.example/cb"],"client_name":"a\u0007b"}`, "invalid_client_metadata", "client_name: name must not contain control characters"},
 		{"unsupported auth method", "", `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`, "invalid_client_metadata", `token_endpoint_auth_method "private_key_jwt" is not supported`},
 		{"unsupported grant type", "", `{"redirect_uris":["https://a.example/cb"],"grant_types":["authorization_code","implicit"]}`, "invalid_client_metadata", `grant_types: "implicit" is not supported`},
-		{"no authorization_code grant", "", `{"redirect_uris":["https://a.example/cb"],"grant_types":["refresh_token"]}`, "invalid_client_metadata", "grant_types must include authorization_code"},
+		{"refresh_token alone", "", `{"redirect_uris":["https://a.example/cb"],"grant_types":["refresh_token"]}`, "invalid_client_metadata", "grant_types must include authorization_code, client_credentials or"},
+		{"client_credentials for a public client", "", `{"token_endpoint_auth_method":"none","grant_types":["client_credentials"]}`, "invalid_client_metadata", "grant_types: grant type client_credentials needs a confidential client"},
+		{"authorization_code without redirect URIs", "", `{"grant_types":["authorization_code"]}`, "invalid_redirect_uri", "redirect_uris must list at least one"},
+		{"dpop_bound_access_tokens not a boolean", "", `{"redirect_uris":["https://a.example/cb"],"dpop_bound_access_tokens":"yes"}`, "invalid_client_metadata", "dpop_bound_access_tokens must be true or false"},
 		{"unsupported response type", "", `{"redirect_uris":["https://a.example/cb"],"response_types":["token"]}`, "invalid_client_metadata", `response_types: "token" is not supported`},
 		{"undeclared scope", "", `{"redirect_uris":["https://a.example/cb"],"scope":"chargers:read chargers:delete"}`, "invalid_client_metadata", `scope: "chargers:delete" is not a scope of this server`},
 		{"scope not a string", "", `{"redirect_uris":["https://a.example/cb"],"scope":["chargers:read"]}`, "invalid_client_metadata", "scope must be a string"},

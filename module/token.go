@@ -10,8 +10,9 @@ import (
 
 // serveToken is the token endpoint (RFC 6749 3.2): the
 // authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5), the
-// refresh_token grant (RFC 6749 6) and the client_credentials grant (RFC
-// 6749 4.4). Every answer is no-store (RFC 6749 5.1).
+// refresh_token grant (RFC 6749 6), the client_credentials grant (RFC
+// 6749 4.4) and the device_code grant's polls (RFC 8628 3.4). Every answer
+// is no-store (RFC 6749 5.1).
 // A DPoP proof, on any grant, binds what is issued to its key (RFC 9449 5).
 func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 	p, client, err := e.clientRequest(w, r)
@@ -35,9 +36,11 @@ func (e *Endpoints) serveToken(w http.ResponseWriter, r *http.Request) error {
 	case grant == "refresh_token":
 		resp, oerr = e.app.auth.RefreshFor(r.Context(), client, p["refresh_token"], p["scope"], extras)
 	case grant == oauth.GrantTypeClientCredentials:
-		resp, oerr = e.app.auth.ClientCredentialsDPoP(r.Context(), client, p["scope"], jkt)
+		resp, oerr = e.app.auth.ClientCredentialsFor(r.Context(), client, p["scope"], extras)
+	case grant == oauth.GrantTypeDeviceCode:
+		resp, oerr = e.app.device.PollFor(r.Context(), client, p["device_code"], extras)
 	default:
-		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code, refresh_token or client_credentials")
+		oerr = oauth.ErrUnsupportedGrantType.WithDescription("grant_type must be authorization_code, refresh_token, client_credentials or " + oauth.GrantTypeDeviceCode)
 	}
 	if oerr != nil {
 		return writeOAuthError(w, oerr)

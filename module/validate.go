@@ -36,6 +36,9 @@ func (a *App) Validate() error {
 	if err := a.validateSigning(); err != nil {
 		return err
 	}
+	if a.DeviceCodeTTL < 0 {
+		return fmt.Errorf("tokengate: device_code_ttl must be positive, got %v", time.Duration(a.DeviceCodeTTL))
+	}
 	if a.MaxClientsPerUser < 0 {
 		return fmt.Errorf("tokengate: max_clients_per_user must be positive, got %d", a.MaxClientsPerUser)
 	}

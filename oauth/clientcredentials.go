@@ -28,6 +28,9 @@ type ClientToken struct {
 	// DPoPKey is the thumbprint of the DPoP key the token is bound to
 	// (RFC 9449 5); empty for an unbound token.
 	DPoPKey string
+	// Audience is the resource the token is issued for (RFC 8707); empty
+	// for none.
+	Audience string
 }
 
 // ClientTokenStore keeps the tokens clients hold for themselves.
@@ -59,13 +62,20 @@ var userScopes = []string{"openid", "profile", "email", "offline_access"}
 // may ask for, in declared order, the OpenID Connect scopes left out; a
 // scope it may not ask for, or one of those, is invalid_scope.
 func (s *AuthServer) ClientCredentials(ctx context.Context, client *Client, scope string) (TokenResponse, *Error) {
-	return s.ClientCredentialsDPoP(ctx, client, scope, "")
+	return s.ClientCredentialsFor(ctx, client, scope, TokenExtras{})
 }
 
-// ClientCredentialsDPoP is ClientCredentials for a request whose valid
-// DPoP proof has the key with thumbprint dpopKey ("" for none), which
-// binds the token (RFC 9449 5).
+// ClientCredentialsDPoP is ClientCredentialsFor with a DPoP key only.
 func (s *AuthServer) ClientCredentialsDPoP(ctx context.Context, client *Client, scope, dpopKey string) (TokenResponse, *Error) {
+	return s.ClientCredentialsFor(ctx, client, scope, TokenExtras{DPoPKey: dpopKey})
+}
+
+// ClientCredentialsFor is ClientCredentials with the token request's
+// extras: the token is issued for x.Resource (RFC 8707 2.2; a resource no
+// guard names is invalid_target), and bound to the DPoP key x.DPoPKey
+// (RFC 9449 5).
+func (s *AuthServer) ClientCredentialsFor(ctx context.Context, client *Client, scope string, x TokenExtras) (TokenResponse, *Error) {
+	dpopKey := x.DPoPKey
 	if client == nil {
 		return TokenResponse{}, ErrInvalidClient
 	}
@@ -76,6 +86,9 @@ func (s *AuthServer) ClientCredentialsDPoP(ctx context.Context, client *Client, 
 		return TokenResponse{}, ErrUnauthorizedClient.WithDescription("this client may not use client_credentials")
 	}
 	if oerr := checkDPoPRequired(client, dpopKey); oerr != nil {
+		return TokenResponse{}, oerr
+	}
+	if oerr := s.checkTokenResource(x.Resource); oerr != nil {
 		return TokenResponse{}, oerr
 	}
 	scopes, oerr := s.clientCredentialsScopes(client, scope)
@@ -107,6 +120,7 @@ func (s *AuthServer) ClientCredentialsDPoP(ctx context.Context, client *Client, 
 		IssuedAt:         now,
 		ExpiresAt:        expires,
 		DPoPKey:          dpopKey,
+		Audience:         x.Resource,
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):

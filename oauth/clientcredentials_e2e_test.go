@@ -329,3 +329,29 @@ func TestE2EClientTokenOutOfUsersReach(t *testing.T) {
 	}
 	m.valid(t, tr.AccessToken)
 }
+
+// TestE2EClientCredentialsResource: a client token may be asked for one
+// resource (RFC 8707 2.2), which becomes its audience; a resource no guard
+// names is invalid_target and issues nothing.
+func TestE2EClientCredentialsResource(t *testing.T) {
+	const chargersAPI = "https://api.example.com/chargers"
+	m := newMachineE2E(t)
+	m.srv.KnownResource = func(r string) bool { return r == chargersAPI }
+	ctx := context.Background()
+
+	tr, oerr := m.srv.ClientCredentialsFor(ctx, m.machine, "chargers:read", oauth.TokenExtras{Resource: chargersAPI})
+	if oerr != nil {
+		t.Fatalf("ClientCredentialsFor: %v", oerr)
+	}
+	p, err := m.srv.Validator.Validate(ctx, tr.AccessToken)
+	if err != nil || p.Audience != chargersAPI || p.ClientID != "machine" || p.UserID != "" {
+		t.Errorf("principal = %+v, %v; want audience %s", p, err, chargersAPI)
+	}
+	before := m.metrics.count(oauth.GrantClientCredentials)
+	if _, oerr := m.srv.ClientCredentialsFor(ctx, m.machine, "", oauth.TokenExtras{Resource: "https://elsewhere.example/api"}); oerr == nil || oerr.Code != "invalid_target" {
+		t.Errorf("unknown resource: %v, want invalid_target", oerr)
+	}
+	if got := m.metrics.count(oauth.GrantClientCredentials); got != before {
+		t.Errorf("a refused request issued %d tokens", got-before)
+	}
+}

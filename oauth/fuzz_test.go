@@ -64,7 +64,7 @@ func FuzzBearerToken(f *testing.F) {
 }
 
 func FuzzParseToken(f *testing.F) {
-	for _, k := range []Kind{KindAccess, KindRefresh, KindPersonal, KindCode, KindRegistration} {
+	for _, k := range []Kind{KindAccess, KindRefresh, KindPersonal, KindCode, KindRegistration, KindDevice} {
 		real, _ := mustNewToken(f, k)
 		f.Add(real)
 		f.Add(real[:TokenLen-1])

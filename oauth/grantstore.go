@@ -199,8 +199,9 @@ type GrantStore interface {
 	// ServerKey returns the installation's 32-byte secret, created on first
 	// use; every instance sharing the store gets the same one.
 	ServerKey(ctx context.Context) ([]byte, error)
-	// PurgeExpired deletes codes and tokens expired for more than a day
-	// before now, and returns how many rows went.
+	// PurgeExpired deletes codes (device codes included) and tokens
+	// expired for more than a day before now, and returns how many rows
+	// went.
 	PurgeExpired(ctx context.Context, now time.Time) (int, error)
 }
 

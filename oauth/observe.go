@@ -30,6 +30,9 @@ const (
 	GrantRefreshToken      Grant = "refresh_token"
 	GrantPersonal          Grant = "personal"
 	GrantClientCredentials Grant = "client_credentials"
+	// GrantDeviceCode is the device authorization grant (RFC 8628),
+	// whose grant_type is GrantTypeDeviceCode.
+	GrantDeviceCode Grant = "device_code"
 )
 
 // StoreOp names the store calls whose duration is recorded.

@@ -51,6 +51,7 @@ type Store interface {
 	TokenLookup
 	PersonalTokenStore
 	GrantStore
+	DeviceStore
 	UserGrantStore
 	ClientStore
 	OwnedClientStore

@@ -22,6 +22,7 @@ const (
 	// token (RFC 7592 3), prefix tgx_, presented only to the client
 	// configuration endpoint.
 	KindRegistration Kind = 'x'
+	KindDevice       Kind = 'd' // device code (RFC 8628 3.2), prefix tgd_
 )
 
 // String returns the kind's name, as logs show it. The guard's
@@ -39,6 +40,8 @@ func (k Kind) String() string {
 		return "code"
 	case KindRegistration:
 		return "registration"
+	case KindDevice:
+		return "device"
 	}
 	return "unknown"
 }
@@ -106,7 +109,7 @@ func ParseToken(text string) (Kind, error) {
 	}
 	k := Kind(text[2])
 	switch k {
-	case KindAccess, KindRefresh, KindPersonal, KindCode, KindRegistration:
+	case KindAccess, KindRefresh, KindPersonal, KindCode, KindRegistration, KindDevice:
 	default:
 		return 0, ErrMalformedToken
 	}

@@ -39,7 +39,7 @@ func refTokenValid(text string) bool {
 	if len(text) != TokenLen || !strings.HasPrefix(text, "tg") || text[3] != '_' {
 		return false
 	}
-	if !strings.ContainsRune("arpcx", rune(text[2])) {
+	if !strings.ContainsRune("arpcxd", rune(text[2])) {
 		return false
 	}
 	for i := 4; i < len(text); i++ {
@@ -85,6 +85,7 @@ var allKinds = []struct {
 	{KindPersonal, "tgp_", "personal"},
 	{KindCode, "tgc_", "code"},
 	{KindRegistration, "tgx_", "registration"},
+	{KindDevice, "tgd_", "device"},
 }
 
 func TestTokenLenIsPrefixBodyAndChecksum(t *testing.T) {
@@ -275,7 +276,7 @@ func TestParseTokenChecksumCatchesEverySingleCharacterChange(t *testing.T) {
 				for i := 0; i < TokenLen; i++ {
 					alphabet := b64url
 					if i == 2 {
-						alphabet = "arpc"
+						alphabet = "arpcd"
 					}
 					for j := 0; j < len(alphabet); j++ {
 						c := alphabet[j]

@@ -259,11 +259,11 @@ func TestValidateMalformedTokenCostsNoLookup(t *testing.T) {
 }
 
 func TestValidateOtherKindsCostNoLookup(t *testing.T) {
-	// A refresh token (or a code) is not a bearer token, even when the
-	// store knows it.
+	// A refresh token (or a code, or a device code) is not a bearer
+	// token, even when the store knows it.
 	s := newFakeTokenStore()
 	v := newValidatorForTest(t, s, CacheConfig{}, nil)
-	for _, k := range []Kind{KindRefresh, KindCode} {
+	for _, k := range []Kind{KindRefresh, KindCode, KindDevice} {
 		t.Run("SPEC2_"+k.String()+"_is_not_a_bearer_token", func(t *testing.T) {
 			text, _ := s.issue(k, Principal{UserID: "u", Kind: k})
 			expectInvalid(t, v, text)

@@ -38,8 +38,8 @@ func newClientTokenStatements(d dialect) clientTokenStatements {
 			INSERT INTO oauth_families (family_id, client_id, user_id, created_at, client_generation)
 			VALUES (?, ?, '', ?, ?)`),
 		insertToken: d.rebind(`
-			INSERT INTO oauth_tokens (token_hash, kind, family_id, client_id, user_id, scopes, issued_at, expires_at, dpop_jkt)
-			VALUES (?, 'a', ?, ?, '', ?, ?, ?, ?)`),
+			INSERT INTO oauth_tokens (token_hash, kind, family_id, client_id, user_id, scopes, issued_at, expires_at, dpop_jkt, audience)
+			VALUES (?, 'a', ?, ?, '', ?, ?, ?, ?, ?)`),
 
 		// In the order of their ids, as every revocation of many
 		// families locks them (clients.go, user_grants.go).
@@ -73,7 +73,7 @@ func (t *tables) IssueClientToken(ctx context.Context, c oauth.ClientToken) erro
 			return err
 		}
 		_, err := tx.ExecContext(ctx, t.clientTokens.insertToken,
-			c.Hash[:], c.FamilyID, c.ClientID, joinScopes(c.Scopes), issued, t.dialect.timeArg(c.ExpiresAt), c.DPoPKey)
+			c.Hash[:], c.FamilyID, c.ClientID, joinScopes(c.Scopes), issued, t.dialect.timeArg(c.ExpiresAt), c.DPoPKey, c.Audience)
 		return err
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tokengate/caddy-tokengate/oauth"
@@ -236,7 +237,7 @@ func (t *tables) IntrospectToken(ctx context.Context, h oauth.TokenHash) (oauth.
 func (t *tables) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	cutoff := t.dialect.timeArg(oauth.PurgeBefore(now))
 	var n int64
-	for _, q := range t.grants.purge {
+	for _, q := range append(slices.Clip(t.grants.purge), t.devices.purge...) {
 		res, err := t.dialect.ExecContext(ctx, q, cutoff)
 		if err == nil {
 			var rows int64

@@ -14,12 +14,12 @@ import (
 // dialect when the store opens, and the methods that use them:
 // personal_tokens.go, grants.go (codes and tokens; the statements of
 // both and of their refresh families), families.go (rotation and
-// revocation), consents.go, secrets.go and clients.go; user_grants.go
-// ends what one user granted, across those tables, and client_tokens.go
-// keeps the tokens clients hold for themselves in them; userinfo.go reads
-// a grant's claims through its access tokens. A new table follows the
-// same shape: a statements struct and its constructor, a field here, and
-// migrations for both databases.
+// revocation), consents.go, secrets.go, clients.go and device_codes.go;
+// user_grants.go ends what one user granted, across those tables, and
+// client_tokens.go keeps the tokens clients hold for themselves in them;
+// userinfo.go reads a grant's claims through its access tokens. A new
+// table follows the same shape: a statements struct and its constructor,
+// a field here, and migrations for both databases.
 type tables struct {
 	dialect  dialect
 	personal personalTokenStatements
@@ -32,6 +32,7 @@ type tables struct {
 
 	signingKeys  signingKeyStatements
 	clientTokens clientTokenStatements
+	devices      deviceCodeStatements
 }
 
 func newTables(d dialect) tables {
@@ -47,6 +48,7 @@ func newTables(d dialect) tables {
 
 		signingKeys:  newSigningKeyStatements(d),
 		clientTokens: newClientTokenStatements(d),
+		devices:      newDeviceCodeStatements(d),
 	}
 }
 

@@ -23,6 +23,10 @@ type userGrantStatements struct {
 // tokens.
 type revocationStatements struct {
 	deleteCodes, lockFamilies, revokeFamilies, revokeTokens, deleteConsents string
+	// deleteDeviceCodes ends device authorizations approved but not yet
+	// issued (device_codes.go); it runs after deleteCodes, locking the
+	// device rows before the families, as a poll does.
+	deleteDeviceCodes string
 }
 
 func newUserGrantStatements(d dialect) userGrantStatements {
@@ -50,7 +54,8 @@ func newRevocationStatements(d dialect, where string) revocationStatements {
 			UPDATE oauth_tokens SET revoked_at = ?
 			WHERE revoked_at IS NULL AND family_id IN (SELECT family_id FROM oauth_families WHERE ` + where + `)
 			RETURNING kind, token_hash, expires_at`),
-		deleteConsents: d.rebind(`DELETE FROM oauth_consents WHERE ` + where),
+		deleteConsents:    d.rebind(`DELETE FROM oauth_consents WHERE ` + where),
+		deleteDeviceCodes: d.rebind(`DELETE FROM oauth_device_codes WHERE ` + where + ` AND status = 'approved'`),
 	}
 }
 
@@ -102,6 +107,9 @@ func (t *tables) revokeUserGrants(ctx context.Context, userID string, now time.T
 		}
 		withTime := append([]any{t.dialect.timeArg(now)}, args...)
 		if err := exec(st.deleteCodes, args...); err != nil {
+			return err
+		}
+		if err := exec(st.deleteDeviceCodes, args...); err != nil {
 			return err
 		}
 		if st.lockFamilies != "" {

@@ -1,0 +1,22 @@
+-- Device authorizations (RFC 8628). Both codes are kept by hash only: the
+-- device code by SHA-256, as every token; the user code, whose 20^8 values
+-- are few enough to try one by one, by HMAC-SHA256 under a key derived
+-- from the installation key. user_id and decided_at are set when a user
+-- decides; interval_seconds grows with each slow_down.
+CREATE TABLE oauth_device_codes (
+	device_code_hash  bytea       NOT NULL PRIMARY KEY CHECK (octet_length(device_code_hash) = 32),
+	user_code_hash    bytea       NOT NULL UNIQUE CHECK (octet_length(user_code_hash) = 32),
+	client_id         text        NOT NULL,
+	client_generation text        NOT NULL,
+	scopes            text        NOT NULL,
+	status            text        NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'issued')),
+	user_id           text,
+	interval_seconds  integer     NOT NULL CHECK (interval_seconds > 0),
+	last_polled_at    timestamptz,
+	decided_at        timestamptz,
+	family_id         text        NOT NULL,
+	created_at        timestamptz NOT NULL,
+	expires_at        timestamptz NOT NULL
+);
+CREATE INDEX oauth_device_codes_expires_at ON oauth_device_codes (expires_at);
+CREATE INDEX oauth_device_codes_user_id ON oauth_device_codes (user_id) WHERE user_id IS NOT NULL;
