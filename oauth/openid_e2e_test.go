@@ -57,13 +57,19 @@ func (e *e2e) authorizeOIDC(t *testing.T, scope, nonce string) string {
 // claims.
 func verifyIDToken(t *testing.T, ring *oauth.KeyRing, text string, now time.Time) (map[string]any, jwt.MapClaims) {
 	t.Helper()
+	return verifyIDTokenFor(t, ring, text, now, "app")
+}
+
+// verifyIDTokenFor is verifyIDToken for the client clientID.
+func verifyIDTokenFor(t *testing.T, ring *oauth.KeyRing, text string, now time.Time, clientID string) (map[string]any, jwt.MapClaims) {
+	t.Helper()
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(ring.JWKS(), &set); err != nil {
 		t.Fatal(err)
 	}
 	claims := jwt.MapClaims{}
 	tok, err := jwt.NewParser(jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithIssuer(oidcIssuer),
-		jwt.WithAudience("app"), jwt.WithExpirationRequired(), jwt.WithValidMethods([]string{"RS256", "ES256"}),
+		jwt.WithAudience(clientID), jwt.WithExpirationRequired(), jwt.WithValidMethods([]string{"RS256", "ES256"}),
 	).ParseWithClaims(text, claims, func(tok *jwt.Token) (any, error) {
 		kid, _ := tok.Header["kid"].(string)
 		keys := set.Key(kid)
@@ -238,5 +244,58 @@ func TestOpenIDNoSigningKey(t *testing.T) {
 	}
 	if tr.Scope != "openid" {
 		t.Errorf("scope %q", tr.Scope)
+	}
+}
+
+// TestOpenIDDeviceGrant: with OpenID Connect on, the device grant follows
+// the rules of the code exchange: an ID token with openid (with sub, and
+// no claims, which a device authorization does not keep), and a refresh
+// token only with offline_access (OpenID Connect Core 11).
+func TestOpenIDDeviceGrant(t *testing.T) {
+	e := newDeviceE2E(t, 0)
+	e.grant.Auth.Scopes = append(e.grant.Auth.Scopes, oauth.Scope{Name: "openid"}, oauth.Scope{Name: "offline_access"})
+	ring, err := oauth.NewKeyRing(e.store, oauth.AlgES256, 720*time.Hour, time.Hour, e.clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.grant.Auth.OpenID = &oauth.OpenIDProvider{Ring: ring, Issuer: oidcIssuer}
+	tv, err := oauth.NewClient(oauth.ClientOptions{ID: "oidc-tv", RedirectURIs: []string{redirect},
+		GrantTypes: []string{oauth.GrantTypeDeviceCode, oauth.GrantTypeRefreshToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := oauth.NewClientRegistry(tv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.grant.Auth.Clients = reg
+	for _, c := range []struct {
+		scope            string
+		refresh, idToken bool
+	}{
+		{"openid chargers:read", false, true},
+		{"openid offline_access", true, true},
+		{"chargers:read", false, false},
+	} {
+		r, oerr := e.grant.Start(context.Background(), tv, c.scope, verificationURI)
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		e.clk.Advance(6 * time.Second)
+		e.decide(t, r.UserCode, "alice", true)
+		tr, oerr := e.grant.Poll(context.Background(), tv, r.DeviceCode)
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		if (tr.RefreshToken != "") != c.refresh || (tr.IDToken != "") != c.idToken {
+			t.Errorf("%q: refresh token %v, ID token %v; want %v, %v", c.scope, tr.RefreshToken != "", tr.IDToken != "", c.refresh, c.idToken)
+			continue
+		}
+		if tr.IDToken != "" {
+			_, claims := verifyIDTokenFor(t, ring, tr.IDToken, e.clk.Now(), "oidc-tv")
+			if claims["sub"] != "alice" || claims["aud"] != "oidc-tv" || claims["at_hash"] != atHash(tr.AccessToken) {
+				t.Errorf("%q: ID token claims %v", c.scope, claims)
+			}
+		}
 	}
 }
