@@ -30,10 +30,13 @@ var endpointPaths = []struct{ option, path string }{
 	{"api_token", "/api-token"},
 	{"grants", "/oauth/grants"},
 	{"clients", ""}, // off unless given
+	{"userinfo", "/oauth/userinfo"},
+	{"jwks", "/.well-known/jwks.json"},
 	{"registration", ""},
 	{"device_authorization", "/oauth/device_authorization"},
 	{"device", "/oauth/device"},
 	{"metadata", "/.well-known/oauth-authorization-server"},
+	{"openid_configuration", "/.well-known/openid-configuration"},
 }
 
 // parseEndpoints sets up the endpoints handler. Syntax:
@@ -46,16 +49,18 @@ var endpointPaths = []struct{ option, path string }{
 //		api_token  <path>
 //		grants     <path>
 //		clients    <path>
+//		userinfo   <path>
+//		jwks       <path>
 //		registration <path>
 //		device_authorization <path>
 //		device     <path>
 //		consent_template <file>
 //	}]
 //
-// Every path starts with "/"; an omitted one keeps its default. The metadata
-// path (RFC 8414 3) is fixed. The grants endpoint also serves the paths one
-// segment below its own (<grants>/<client_id>), so no other endpoint may
-// sit there; likewise the clients endpoint, which is off unless its path
+// Every path starts with "/"; an omitted one keeps its default. The
+// metadata paths (RFC 8414 3, OpenID Connect Discovery 1.0 4) are fixed.
+// The grants endpoint also serves the paths one segment below its own
+// (<grants>/<client_id>), so no other endpoint may sit there; likewise the clients endpoint, which is off unless its path
 // is given, and serves <clients>/<id> and <clients>/<id>/secret; and the
 // registration endpoint (RFC 7591), off unless its path is given, which
 // needs the global registration option and serves <registration>/<id>
@@ -83,6 +88,8 @@ func parseEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		"clients":              &e.Clients,
 		"device_authorization": &e.DeviceAuthorization,
 		"device":               &e.Device,
+		"userinfo":             &e.Userinfo,
+		"jwks":                 &e.JWKS,
 	}
 	fields["registration"] = &e.Registration
 	seen := seenOptions{}

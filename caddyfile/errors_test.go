@@ -303,6 +303,62 @@ func TestAdaptErrors(t *testing.T) {
 		cache {
 			ttl 31d
 		}`), `cache ttl must be at most 720h0m0s, got 744h0m0s`},
+		// OpenID Connect and JWT access tokens.
+		{"openid scope without the openid option", global(`
+		issuer https://api.example.com
+		client app {
+			redirect_uri https://app.example.com/cb
+			scopes openid
+		}`), `client "app" names undeclared scope "openid"`},
+		{"openid with an argument", global(`
+		issuer https://api.example.com
+		openid on`), `wrong argument count`},
+		{"openid signing_alg HS256", global(`
+		issuer https://api.example.com
+		openid {
+			signing_alg HS256
+		}`), `signing_alg must be RS256 or ES256, not "HS256"`},
+		{"openid key_rotation below a minute", global(`
+		issuer https://api.example.com
+		openid {
+			key_rotation 30s
+		}`), `openid key_rotation must be at least 1m0s, got 30s`},
+		{"openid zero id_token_ttl", global(`
+		issuer https://api.example.com
+		openid {
+			id_token_ttl 0
+		}`), `id_token_ttl must be greater than zero`},
+		{"openid claim of no offered scope (OpenID Connect Core 5.4)", global(`
+		issuer https://api.example.com
+		openid {
+			claims email phone_number
+		}`), `openid claims: "phone_number" is not a claim of the profile or email scope`},
+		{"openid claim listed twice", global(`
+		issuer https://api.example.com
+		openid {
+			claims email name email
+		}`), `openid claims: "email" is listed twice`},
+		{"openid sub-option twice", global(`
+		issuer https://api.example.com
+		openid {
+			id_token_ttl 1h
+			id_token_ttl 2h
+		}`), `id_token_ttl is given more than once`},
+		{"unknown openid sub-option", global(`
+		issuer https://api.example.com
+		openid {
+			userinfo_signing_alg RS256
+		}`), `unrecognized openid subdirective "userinfo_signing_alg"`},
+		{"unknown access_token_format", global(`
+		issuer https://api.example.com
+		access_token_format paseto`), `access_token_format must be opaque or jwt, not "paseto"`},
+		{"access_token_audience with opaque tokens", global(`
+		issuer https://api.example.com
+		access_token_audience https://api.example.com/v1`), `access_token_audience is the aud of JWT access tokens; it needs access_token_format jwt`},
+		{"access_token_audience not absolute", global(`
+		issuer https://api.example.com
+		access_token_format jwt
+		access_token_audience /functions/v1`), `access_token_audience "/functions/v1" is not an absolute URI`},
 		{"unknown database driver", global(`
 		issuer https://api.example.com
 		database mysql root@/tokengate`), `unknown driver "mysql" (want sqlite or postgres)`},
@@ -390,6 +446,12 @@ func TestAdaptErrors(t *testing.T) {
 		{"endpoint on the metadata path", site(`tokengate_endpoints {
 		api_token /.well-known/oauth-authorization-server
 	}`), `api_token and metadata both use the path /.well-known/oauth-authorization-server`},
+		{"jwks on the discovery path", site(`tokengate_endpoints {
+		jwks /.well-known/openid-configuration
+	}`), `jwks and openid_configuration both use the path /.well-known/openid-configuration`},
+		{"userinfo on the token path", site(`tokengate_endpoints {
+		userinfo /oauth/token
+	}`), `token and userinfo both use the path /oauth/token`},
 		{"endpoints grants on another's path", site(`tokengate_endpoints {
 		grants /api-token
 	}`), `api_token and grants both use the path /api-token`},

@@ -52,6 +52,14 @@ func init() {
 //			max_entries <n>
 //			ttl         <duration>
 //		}
+//		openid [{
+//			signing_alg  RS256|ES256
+//			id_token_ttl <duration>
+//			key_rotation <duration>
+//			claims       <claim...>
+//		}]
+//		access_token_format   opaque|jwt
+//		access_token_audience <uri>
 //	}
 //
 // scope, client and a client's redirect_uri may be repeated; every other
@@ -126,6 +134,12 @@ func parseApp(d *caddyfile.Dispenser) (*module.App, error) {
 			}
 		case "cache":
 			app.Cache, err = parseCache(d)
+		case "openid":
+			app.OpenID, err = parseOpenID(d)
+		case "access_token_format":
+			app.AccessTokenFormat, err = parseAccessTokenFormat(d)
+		case "access_token_audience":
+			app.AccessTokenAudience, err = oneArg(d)
 		case "registration":
 			app.Registration, err = parseRegistration(d)
 		default:

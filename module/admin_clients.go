@@ -275,9 +275,7 @@ func (a *App) fillClientSpec(spec *oauth.ClientSpec, body clientBody) error {
 	spec.DPoPBoundAccessTokens = body.DPoPBoundAccessTokens != nil && *body.DPoPBoundAccessTokens
 	spec.Scopes = dedupe(body.Scopes)
 	if len(spec.Scopes) == 0 {
-		for _, s := range a.Scopes {
-			spec.Scopes = append(spec.Scopes, s.Name)
-		}
+		spec.Scopes = a.scopeNames()
 	}
 	return nil
 }

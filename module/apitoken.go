@@ -80,28 +80,49 @@ func (e *Endpoints) serveAPIToken(w http.ResponseWriter, r *http.Request) error 
 // answers 401 (or 503 when the identity provider's keys cannot be fetched)
 // when it is missing or invalid.
 func (e *Endpoints) authenticateUser(w http.ResponseWriter, r *http.Request) (string, bool) {
-	if e.app.users == nil {
-		_ = writeJSON(w, http.StatusUnauthorized, oauthError{"unauthorized", "no users block is configured, so no user can sign in"})
+	u, err := e.verifyUserJWT(r)
+	if err != nil {
+		writeUserJWTError(w, err)
 		return "", false
+	}
+	return u.ID, true
+}
+
+// errNoUsersBlock is a user JWT with no users block to verify it.
+var errNoUsersBlock = errors.New("no users block is configured, so no user can sign in")
+
+// errNoUserJWT is a request without Authorization: Bearer.
+var errNoUserJWT = errors.New("send the user's JWT as Authorization: Bearer <jwt>")
+
+// verifyUserJWT verifies the user JWT in the Authorization header, with
+// the errors authenticateUser answers.
+func (e *Endpoints) verifyUserJWT(r *http.Request) (oauth.VerifiedUser, error) {
+	if e.app.users == nil {
+		return oauth.VerifiedUser{}, errNoUsersBlock
 	}
 	jwtText, err := oauth.BearerToken(r.Header["Authorization"])
 	if err != nil {
-		w.Header().Set("WWW-Authenticate", realm)
-		_ = writeJSON(w, http.StatusUnauthorized, oauthError{"unauthorized", "send the user's JWT as Authorization: Bearer <jwt>"})
-		return "", false
+		return oauth.VerifiedUser{}, errNoUserJWT
 	}
-	userID, err := e.app.users.Verify(r.Context(), jwtText)
-	if err != nil {
-		if errors.Is(err, oauth.ErrUserKeysUnavailable) {
-			w.Header().Set("Retry-After", retryAfterSeconds)
-			_ = writeJSON(w, http.StatusServiceUnavailable, oauthError{"temporarily_unavailable", "the identity provider's keys cannot be fetched"})
-			return "", false
-		}
+	return e.app.users.VerifyUser(r.Context(), jwtText)
+}
+
+// writeUserJWTError answers a request whose user JWT verifyUserJWT
+// refused.
+func writeUserJWTError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, errNoUsersBlock):
+		_ = writeJSON(w, http.StatusUnauthorized, oauthError{"unauthorized", err.Error()})
+	case errors.Is(err, errNoUserJWT):
+		w.Header().Set("WWW-Authenticate", realm)
+		_ = writeJSON(w, http.StatusUnauthorized, oauthError{"unauthorized", err.Error()})
+	case errors.Is(err, oauth.ErrUserKeysUnavailable):
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		_ = writeJSON(w, http.StatusServiceUnavailable, oauthError{"temporarily_unavailable", "the identity provider's keys cannot be fetched"})
+	default:
 		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
 		_ = writeJSON(w, http.StatusUnauthorized, oauthError{"unauthorized", err.Error()})
-		return "", false
 	}
-	return userID, true
 }
 
 func (e *Endpoints) storeUnavailable(w http.ResponseWriter, err error) error {

@@ -2,6 +2,7 @@ package module
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -59,6 +60,17 @@ type App struct {
 	MaxClientsPerUser int `json:"max_clients_per_user,omitempty"`
 	// Cache bounds the validation cache.
 	Cache *CacheConfig `json:"cache,omitempty"`
+	// OpenID, when present, makes tokengate an OpenID Connect provider
+	// (docs/oidc.md). Default: off.
+	OpenID *OpenIDConfig `json:"openid,omitempty"`
+	// AccessTokenFormat is "opaque" (the default: tga_ tokens) or "jwt"
+	// (RFC 9068 JWT access tokens signed with the keys of the JWKS, with or
+	// without OpenID).
+	AccessTokenFormat string `json:"access_token_format,omitempty"`
+	// AccessTokenAudience is the aud claim of JWT access tokens, an
+	// absolute URI; only with access_token_format jwt. Placeholders are
+	// expanded. Default: the issuer.
+	AccessTokenAudience string `json:"access_token_audience,omitempty"`
 	// Registration turns on dynamic client registration (RFC 7591) at the
 	// registration path of tokengate_endpoints: open to anyone, or for
 	// callers that hold an initial access token. Default: off.
@@ -95,6 +107,10 @@ type App struct {
 	// held says this config has a reference to the shared state, which
 	// Cleanup gives back.
 	held bool
+	// keys is the signing key ring, shared like the state (keyring.go);
+	// nil when the config signs nothing.
+	keys    *sharedKeyRing
+	keysKey string // its pool key
 }
 
 // defaultMaxClientsPerUser is MaxClientsPerUser's default.
@@ -154,8 +170,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if len(a.PersonalTokenScopes) == 0 {
 		for _, s := range a.Scopes {
-			a.PersonalTokenScopes = append(a.PersonalTokenScopes, s.Name)
+			// A personal token stands for no OpenID Connect sign-in.
+			if a.OpenID == nil || !isOpenIDScope(s.Name) {
+				a.PersonalTokenScopes = append(a.PersonalTokenScopes, s.Name)
+			}
 		}
+	}
+	if err := a.provisionSigning(repl); err != nil {
+		return err
 	}
 
 	if a.registrationTokenHash, err = a.resolveRegistrationToken(repl); err != nil {
@@ -224,6 +246,10 @@ func (a *App) Start() error {
 		return fmt.Errorf("tokengate: opening %s store: %w", a.db.driver, err)
 	}
 	a.held = true
+	if err := a.startKeyRing(state); err != nil {
+		a.started.close()
+		return fmt.Errorf("tokengate: signing keys: %w", err)
+	}
 	a.use(state)
 	a.started.close()
 	return nil
@@ -263,12 +289,14 @@ func (a *App) Cleanup() error {
 		// Handlers still waiting for a Start that will not come give up.
 		a.started.close()
 	}
+	// The ring uses the store: it goes first.
+	keysErr := a.releaseKeyRing()
 	if !a.held {
-		return nil
+		return keysErr
 	}
 	a.held = false
 	_, err := sharedStates.Delete(a.stateKey)
-	return err
+	return errors.Join(keysErr, err)
 }
 
 // startWait bounds how long a request waits for Start: opening a new store

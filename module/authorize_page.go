@@ -24,17 +24,28 @@ const csrfField = "csrf_token"
 // serveAuthorizePage is the browser flow's GET (docs/flows.md): the
 // user is signed in (or sent to log in), the request validated, and then
 // either a code issued at once, when the user has already consented to
-// every requested scope, or the consent page shown.
+// every requested scope, or the consent page shown. With openid on,
+// prompt=none shows no page (OpenID Connect Core 3.1.2.6: login_required,
+// consent_required) and prompt=consent or login always shows the consent
+// page.
 func (e *Endpoints) serveAuthorizePage(w http.ResponseWriter, r *http.Request) error {
-	query := r.URL.Query()
-	if oerr := checkValues(query); oerr != nil {
+	q := r.URL.Query()
+	if oerr := checkValues(q); oerr != nil {
 		return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", oerr.Description+".")
 	}
-	p := readPageParams(query)
-	user, err := e.browserUser(r)
+	p := readPageParams(q)
+	pr, promptErr := e.app.readPrompt(q["prompt"])
+	user, err := e.browserIdentity(r)
 	if err != nil {
 		if errors.Is(err, oauth.ErrUserKeysUnavailable) {
 			return e.userKeysUnavailablePage(w, err)
+		}
+		if pr.none {
+			// No page may be shown, the login page included.
+			if _, _, oerr, redirectable := e.validatePage(r, p); oerr != nil {
+				return e.pageAuthorizeFailed(w, p, oerr, redirectable)
+			}
+			return e.pageRedirectError(w, p, oauth.ErrLoginRequired.WithDescription("the user is not signed in"))
 		}
 		if login, ok := e.loginRedirectURL(r); ok {
 			w.Header().Set("Location", login)
@@ -50,21 +61,30 @@ func (e *Endpoints) serveAuthorizePage(w http.ResponseWriter, r *http.Request) e
 	if oerr != nil {
 		return e.pageAuthorizeFailed(w, p, oerr, redirectable)
 	}
-	need, err := e.app.auth.NeedsConsent(r.Context(), user, client.ID, scopes)
-	if err != nil {
-		e.logger.Error("reading consent failed", zap.String("client_id", client.ID), zap.Error(err))
-		return e.pageRedirectError(w, p, oauth.ErrTemporarilyUnavailable)
+	if promptErr != nil {
+		return e.pageRedirectError(w, p, promptErr)
+	}
+	need := true
+	if !pr.consent {
+		need, err = e.app.auth.NeedsConsent(r.Context(), user.ID, client.ID, scopes)
+		if err != nil {
+			e.logger.Error("reading consent failed", zap.String("client_id", client.ID), zap.Error(err))
+			return e.pageRedirectError(w, p, oauth.ErrTemporarilyUnavailable)
+		}
 	}
 	if !need {
 		return e.issuePageCode(w, r, p, user)
+	}
+	if pr.none {
+		return e.pageRedirectError(w, p, oauth.ErrConsentRequired.WithDescription("the user has not consented to every requested scope"))
 	}
 	key, err := e.app.auth.DeriveKey(r.Context(), consentKeyPurpose)
 	if err != nil {
 		e.logger.Error("reading the server key failed", zap.Error(err))
 		return e.pageRedirectError(w, p, oauth.ErrTemporarilyUnavailable)
 	}
-	return e.writeConsentPage(w, r, client, scopes, user, p,
-		consentCSRFToken(key, user, p, time.Now().Add(consentCSRFTTL)))
+	return e.writeConsentPage(w, r, client, scopes, user.ID, p,
+		consentCSRFToken(key, user.ID, p, time.Now().Add(consentCSRFTTL)))
 }
 
 // serveConsentDecision handles the consent form's POST (docs/reference.md):
@@ -91,7 +111,7 @@ func (e *Endpoints) serveConsentDecision(w http.ResponseWriter, r *http.Request)
 	if oerr := checkValues(form); oerr != nil {
 		return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", oerr.Description+".")
 	}
-	user, err := e.browserUser(r)
+	user, err := e.browserIdentity(r)
 	if err != nil {
 		if errors.Is(err, oauth.ErrUserKeysUnavailable) {
 			return e.userKeysUnavailablePage(w, err)
@@ -107,7 +127,7 @@ func (e *Endpoints) serveConsentDecision(w http.ResponseWriter, r *http.Request)
 		return e.writeErrorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
 			"The authorization server cannot be reached right now. Please try again in a moment.")
 	}
-	if len(form[csrfField]) != 1 || !checkConsentCSRF(key, user, p, form[csrfField][0], time.Now()) {
+	if len(form[csrfField]) != 1 || !checkConsentCSRF(key, user.ID, p, form[csrfField][0], time.Now()) {
 		return e.writeErrorPage(w, http.StatusForbidden, "This form has expired",
 			"The consent form is invalid or has expired. Go back to the application and start again.")
 	}
@@ -119,16 +139,19 @@ func (e *Endpoints) serveConsentDecision(w http.ResponseWriter, r *http.Request)
 	case "approve":
 		return e.issuePageCode(w, r, p, user)
 	case "deny":
-		e.app.audit.Audit(r.Context(), oauth.AuditEvent{Message: oauth.AuditAuthorizationDenied, UserID: user, ClientID: p.ClientID, Scopes: strings.Fields(p.Scope)})
+		e.app.audit.Audit(r.Context(), oauth.AuditEvent{Message: oauth.AuditAuthorizationDenied, UserID: user.ID, ClientID: p.ClientID, Scopes: strings.Fields(p.Scope)})
 		return e.pageRedirectError(w, p, oauth.ErrAccessDenied.WithDescription("the user denied the request"))
 	}
 	return e.writeErrorPage(w, http.StatusBadRequest, "Invalid request", "Choose Approve or Deny.")
 }
 
 // issuePageCode records the consent, issues a code and redirects to the
-// client with code, state and iss (RFC 6749 4.1.2, RFC 9207).
-func (e *Endpoints) issuePageCode(w http.ResponseWriter, r *http.Request, p pageParams, user string) error {
-	code, oerr, redirectable := e.app.auth.Authorize(r.Context(), p.request(user))
+// client with code, state and iss (RFC 6749 4.1.2, RFC 9207). The code
+// keeps the user's claims that its scopes release.
+func (e *Endpoints) issuePageCode(w http.ResponseWriter, r *http.Request, p pageParams, user oauth.VerifiedUser) error {
+	req := p.request(user.ID)
+	req.Claims = e.app.userClaims(user, p.Scope)
+	code, oerr, redirectable := e.app.auth.Authorize(r.Context(), req)
 	if oerr != nil {
 		return e.pageAuthorizeFailed(w, p, oerr, redirectable)
 	}

@@ -12,10 +12,7 @@ import (
 // newClientRegistry builds the OAuth clients from the config, secrets
 // expanded. It needs no store, so a bad client fails provisioning.
 func (a *App) newClientRegistry(repl *caddy.Replacer) (oauth.ClientRegistry, error) {
-	all := make([]string, 0, len(a.Scopes))
-	for _, s := range a.Scopes {
-		all = append(all, s.Name)
-	}
+	all := a.scopeNames()
 	clients := make([]*oauth.Client, 0, len(a.Clients))
 	for _, c := range a.Clients {
 		secret, err := expandPlaceholders(repl, fmt.Sprintf("client %q secret", c.ID), c.Secret)
@@ -49,9 +46,14 @@ func (a *App) newClientRegistry(repl *caddy.Replacer) (oauth.ClientRegistry, err
 // newAuthServer builds the OAuth authorization server on the shared store
 // and validator, so codes and tokens survive reloads.
 func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
-	scopes := make([]oauth.Scope, 0, len(a.Scopes))
-	for _, s := range a.Scopes {
+	declared := a.allScopes()
+	scopes := make([]oauth.Scope, 0, len(declared))
+	for _, s := range declared {
 		scopes = append(scopes, oauth.Scope{Name: s.Name, Description: s.Description})
+	}
+	var openID *oauth.OpenIDProvider
+	if a.OpenID != nil {
+		openID = &oauth.OpenIDProvider{Ring: a.keyRing(), Issuer: a.Issuer, IDTokenTTL: time.Duration(a.OpenID.IDTokenTTL)}
 	}
 	return &oauth.AuthServer{
 		Store:         state.store,
@@ -67,6 +69,7 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 		Metrics:       a.metrics,
 		Audit:         a.audit,
 		UserGrants:    state.store,
+		OpenID:        openID,
 		ClientTokens:  state.store,
 		KnownResource: a.knownResource,
 	}

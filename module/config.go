@@ -102,6 +102,28 @@ type UpstreamJWT struct {
 	Claims map[string]string `json:"claims,omitempty"`
 }
 
+// OpenIDConfig turns tokengate into an OpenID Connect provider
+// (docs/oidc.md): the openid, profile, email and offline_access scopes,
+// ID tokens, the userinfo endpoint and the discovery document.
+type OpenIDConfig struct {
+	// SigningAlg is the JWS algorithm of ID tokens and JWT access tokens:
+	// "RS256" (the default, an RSA 2048 key) or "ES256" (a P-256 key).
+	SigningAlg string `json:"signing_alg,omitempty"`
+	// IDTokenTTL is an ID token's lifetime. Default: 1h.
+	IDTokenTTL caddy.Duration `json:"id_token_ttl,omitempty"`
+	// KeyRotation is how long one signing key signs before the next takes
+	// over; each key is published one period before it signs and stays
+	// published until the last token it signed has expired. At least 1m.
+	// Default: 720h.
+	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
+	// Claims are the claims of the user's IdP JWT that are copied, at
+	// authorization, into ID tokens and userinfo answers, each only with
+	// the scope that OpenID Connect Core 5.4 gives it: email and
+	// email_verified with email, the others with profile. Only claims of
+	// those two scopes may be named. Default: all of them.
+	Claims []string `json:"claims,omitempty"`
+}
+
 // RegistrationConfig says who may register a client dynamically (RFC
 // 7591 3): anyone, with Open, or whoever presents InitialAccessToken as a
 // bearer token (RFC 7591 1.2). Exactly one of the two is set.

@@ -12,11 +12,13 @@ import (
 )
 
 // pageParamNames are the authorization request parameters of the browser
-// flow (RFC 6749 4.1.1, RFC 7636 4.3), in the order the consent form
-// carries them and the CSRF MAC covers them.
+// flow (RFC 6749 4.1.1, RFC 7636 4.3, OpenID Connect Core 3.1.2.1), in the
+// order the consent form carries them and the CSRF MAC covers them.
+// prompt is not among them: it is read from the GET alone, and the
+// consent form is the page it may ask for.
 var pageParamNames = [...]string{
 	"client_id", "redirect_uri", "response_type", "scope", "state",
-	"code_challenge", "code_challenge_method",
+	"code_challenge", "code_challenge_method", "nonce",
 }
 
 // pageParams are the parameters of one browser-flow authorization request.
@@ -24,7 +26,7 @@ var pageParamNames = [...]string{
 // 3.1 forbids.
 type pageParams struct {
 	ClientID, RedirectURI, ResponseType, Scope, State string
-	CodeChallenge, CodeChallengeMethod                string
+	CodeChallenge, CodeChallengeMethod, Nonce         string
 	repeated                                          string
 	// Resources are the resource indicators (RFC 8707 2), the one
 	// parameter that may be given more than once.
@@ -53,7 +55,7 @@ func readPageParams(v url.Values) pageParams {
 func (p *pageParams) fields() [len(pageParamNames)]*string {
 	return [...]*string{
 		&p.ClientID, &p.RedirectURI, &p.ResponseType, &p.Scope, &p.State,
-		&p.CodeChallenge, &p.CodeChallengeMethod,
+		&p.CodeChallenge, &p.CodeChallengeMethod, &p.Nonce,
 	}
 }
 
@@ -66,7 +68,8 @@ func (p pageParams) values() [len(pageParamNames)]string {
 	return out
 }
 
-// request is the AuthServer's view of the parameters, for user.
+// request is the AuthServer's view of the parameters, for user (the
+// user's IdP claims are the caller's to add).
 func (p pageParams) request(user string) oauth.AuthorizeRequest {
 	return oauth.AuthorizeRequest{
 		ClientID:            p.ClientID,
@@ -77,6 +80,7 @@ func (p pageParams) request(user string) oauth.AuthorizeRequest {
 		CodeChallenge:       p.CodeChallenge,
 		CodeChallengeMethod: p.CodeChallengeMethod,
 		UserID:              user,
+		Nonce:               p.Nonce,
 		Resources:           p.Resources,
 	}
 }
@@ -131,14 +135,20 @@ var errNoBrowserUser = errors.New("no user session")
 // authorize): the JWT in Authorization: Bearer, or else in the users.cookie
 // cookie, verified like every user JWT.
 func (e *Endpoints) browserUser(r *http.Request) (string, error) {
+	u, err := e.browserIdentity(r)
+	return u.ID, err
+}
+
+// browserIdentity is browserUser returning the verified claims too.
+func (e *Endpoints) browserIdentity(r *http.Request) (oauth.VerifiedUser, error) {
 	if e.app.users == nil {
-		return "", errNoBrowserUser
+		return oauth.VerifiedUser{}, errNoBrowserUser
 	}
 	var jwtText string
 	if len(r.Header["Authorization"]) > 0 {
 		t, err := oauth.BearerToken(r.Header["Authorization"])
 		if err != nil {
-			return "", err
+			return oauth.VerifiedUser{}, err
 		}
 		jwtText = t
 	} else if name := e.app.Users.Cookie; name != "" {
@@ -147,9 +157,9 @@ func (e *Endpoints) browserUser(r *http.Request) (string, error) {
 		}
 	}
 	if jwtText == "" {
-		return "", errNoBrowserUser
+		return oauth.VerifiedUser{}, errNoBrowserUser
 	}
-	return e.app.users.Verify(r.Context(), jwtText)
+	return e.app.users.VerifyUser(r.Context(), jwtText)
 }
 
 // loginRedirectURL is where a browser with no valid session goes:

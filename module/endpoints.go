@@ -37,6 +37,13 @@ type Endpoints struct {
 	// POST on <clients>/<client_id>/secret, serve one of them. Default:
 	// off.
 	Clients string `json:"clients,omitempty"`
+	// Userinfo is the OpenID Connect userinfo endpoint's path (docs/oidc.md),
+	// served when openid is on. Default: /oauth/userinfo.
+	Userinfo string `json:"userinfo,omitempty"`
+	// JWKS is the path of the key set that ID tokens and JWT access tokens
+	// are verified with (RFC 7517 5), served when openid is on or access
+	// tokens are JWTs. Default: /.well-known/jwks.json.
+	JWKS string `json:"jwks,omitempty"`
 	// Registration is the dynamic client registration endpoint's path
 	// (RFC 7591); GET, PUT and DELETE on the path followed by
 	// /<client_id> are the client configuration endpoint (RFC 7592). It
@@ -72,7 +79,8 @@ type Endpoints struct {
 	logger      *zap.Logger
 	consentPage *template.Template
 	// accessLog writes the access log entries of requests whose URL holds
-	// a user code, in place of Caddy's (accesslog.go).
+	// a user code, or (userinfo) a refused token, in place of Caddy's
+	// (accesslog.go).
 	accessLog *zap.Logger
 }
 
@@ -104,6 +112,8 @@ func (e *Endpoints) Provision(ctx caddy.Context) error {
 		{&e.APIToken, "/api-token"},
 		{&e.Grants, "/oauth/grants"},
 		{&e.Clients, ""}, // off unless given
+		{&e.Userinfo, "/oauth/userinfo"},
+		{&e.JWKS, "/.well-known/jwks.json"},
 		{&e.Registration, ""},
 		{&e.DeviceAuthorization, "/oauth/device_authorization"},
 		{&e.Device, "/oauth/device"},
@@ -142,8 +152,24 @@ func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	case metadataPath:
 		// Configuration only: served even before the store is open.
 		return e.serveMetadata(w, r)
+	case openIDConfigurationPath:
+		if e.app.OpenID == nil {
+			return next.ServeHTTP(w, r)
+		}
+		return e.serveOpenIDConfiguration(w, r)
 	case e.Authorize:
 		serve = e.serveAuthorize
+	case e.JWKS:
+		if !e.app.needsSigningKeys() {
+			return next.ServeHTTP(w, r)
+		}
+		serve = e.serveJWKS
+	case e.Userinfo:
+		if e.app.OpenID == nil {
+			return next.ServeHTTP(w, r)
+		}
+		// It waits for the store as the guard does, with the guard's 503.
+		return e.serveUserinfo(w, r)
 	case e.DeviceAuthorization:
 		serve = e.serveDeviceAuthorization
 	case e.Device:

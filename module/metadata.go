@@ -29,6 +29,10 @@ type authServerMetadata struct {
 	// DPoPSigningAlgValuesSupported are the algorithms a DPoP proof may
 	// use (RFC 9449 5.1).
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
+	// With openid on, or JWT access tokens.
+	JWKSURI string `json:"jwks_uri,omitempty"`
+	// With openid on.
+	UserinfoEndpoint string `json:"userinfo_endpoint,omitempty"`
 }
 
 // clientAuthMethods are the client authentication methods of the token,
@@ -61,16 +65,18 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 		w.Header().Set("Allow", "GET, HEAD")
 		return writeJSON(w, http.StatusMethodNotAllowed, oauthError{"invalid_request", "method not allowed"})
 	}
+	return writeJSON(w, http.StatusOK, e.metadata())
+}
+
+// metadata is the RFC 8414 2 document of this handler's paths.
+func (e *Endpoints) metadata() authServerMetadata {
 	base := strings.TrimSuffix(e.app.Issuer, "/")
-	scopes := make([]string, 0, len(e.app.Scopes))
-	for _, s := range e.app.Scopes {
-		scopes = append(scopes, s.Name)
-	}
+	scopes := e.app.scopeNames()
 	registration := ""
 	if e.Registration != "" {
 		registration = base + e.Registration
 	}
-	return writeJSON(w, http.StatusOK, authServerMetadata{
+	m := authServerMetadata{
 		Issuer:                                 e.app.Issuer,
 		AuthorizationEndpoint:                  base + e.Authorize,
 		TokenEndpoint:                          base + e.Token,
@@ -87,7 +93,14 @@ func (e *Endpoints) serveMetadata(w http.ResponseWriter, r *http.Request) error 
 		AuthorizationResponseIssParameter:      true,
 		RegistrationEndpoint:                   registration,
 		DPoPSigningAlgValuesSupported:          oauth.DPoPSigningAlgs(),
-	})
+	}
+	if e.app.needsSigningKeys() {
+		m.JWKSURI = base + e.JWKS
+	}
+	if e.app.OpenID != nil {
+		m.UserinfoEndpoint = base + e.Userinfo
+	}
+	return m
 }
 
 // clientsAllow reports whether some client may use grantType: the static
@@ -102,4 +115,43 @@ func (a *App) clientsAllow(grantType string) bool {
 	default:
 	}
 	return (&oauth.Clients{Static: a.clients}).SomeClientAllows(grantType)
+}
+
+// openIDMetadata is the OpenID Provider metadata (OpenID Connect Discovery
+// 1.0 3): the RFC 8414 document and what OpenID Connect adds.
+type openIDMetadata struct {
+	authServerMetadata
+	SubjectTypesSupported            []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                  []string `json:"claims_supported"`
+	ResponseModesSupported           []string `json:"response_modes_supported"`
+	// Discovery 1.0 3 takes an absent request_uri_parameter_supported
+	// for true; the others are said for clarity.
+	ClaimsParameterSupported     bool `json:"claims_parameter_supported"`
+	RequestParameterSupported    bool `json:"request_parameter_supported"`
+	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
+}
+
+// openIDConfigurationPath is where OpenID Connect Discovery 1.0 4 puts the
+// provider's metadata, for an issuer with no path.
+const openIDConfigurationPath = "/.well-known/openid-configuration"
+
+// idTokenClaims are the claims of every ID token (OpenID Connect Core 2),
+// nonce when the request had one.
+var idTokenClaims = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp"}
+
+// serveOpenIDConfiguration answers GET /.well-known/openid-configuration
+// (OpenID Connect Discovery 1.0 4).
+func (e *Endpoints) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return writeJSON(w, http.StatusMethodNotAllowed, oauthError{"invalid_request", "method not allowed"})
+	}
+	return writeJSON(w, http.StatusOK, openIDMetadata{
+		authServerMetadata:               e.metadata(),
+		SubjectTypesSupported:            []string{"public"},
+		IDTokenSigningAlgValuesSupported: []string{e.app.OpenID.SigningAlg},
+		ClaimsSupported:                  append(slices.Clip(idTokenClaims), e.app.OpenID.Claims...),
+		ResponseModesSupported:           []string{"query"},
+	})
 }

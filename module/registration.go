@@ -207,9 +207,7 @@ func (a *App) parseClientMetadata(r *http.Request, body []byte) (clientMetadata,
 		}
 	}
 	if len(scopes) == 0 {
-		for _, s := range a.Scopes {
-			scopes = append(scopes, s.Name)
-		}
+		scopes = a.scopeNames()
 	}
 	m.spec = oauth.ClientSpec{
 		Name:         name,

@@ -196,7 +196,7 @@ func (e *Endpoints) serveProtectedResource(w http.ResponseWriter, r *http.Reques
 	scopes := []string{}
 	// In the order the config declares the scopes, which is stable; the
 	// order of a guard's method lines is not kept in its JSON.
-	for _, s := range e.app.Scopes {
+	for _, s := range e.app.allScopes() {
 		if res.scopes[s.Name] {
 			scopes = append(scopes, s.Name)
 		}

@@ -33,6 +33,9 @@ func (a *App) Validate() error {
 			return fmt.Errorf("tokengate: unknown database driver %q (want sqlite or postgres)", a.Database.Driver)
 		}
 	}
+	if err := a.validateSigning(); err != nil {
+		return err
+	}
 	if a.DeviceCodeTTL < 0 {
 		return fmt.Errorf("tokengate: device_code_ttl must be positive, got %v", time.Duration(a.DeviceCodeTTL))
 	}
@@ -99,7 +102,7 @@ func (a *App) undeclared(where string, names []string) error {
 }
 
 func (a *App) declares(scope string) bool {
-	for _, s := range a.Scopes {
+	for _, s := range a.allScopes() {
 		if s.Name == scope {
 			return true
 		}

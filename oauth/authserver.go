@@ -61,6 +61,10 @@ type AuthServer struct {
 	// every resource parameter is invalid_target.
 	KnownResource func(resource string) bool
 
+	// OpenID, when set, adds ID tokens and the offline_access rule to
+	// the token responses (openid.go); nil for a plain OAuth server.
+	OpenID *OpenIDProvider
+
 	// AccessTokenFormat is the form of the access tokens issued; with
 	// AccessTokenJWT they are signed under JWTAccess (RFC 9068).
 	AccessTokenFormat AccessTokenFormat
@@ -92,15 +96,18 @@ type AuthorizeRequest struct {
 	Resources []string
 }
 
-// TokenResponse is a successful access token response (RFC 6749 5.1).
-// RefreshToken is left out of the JSON when there is none (RFC 6749
-// 4.4.3: client_credentials issues none).
+// TokenResponse is a successful access token response (RFC 6749 5.1),
+// with the ID token of OpenID Connect Core 3.1.3.3. RefreshToken is left
+// out of the JSON when there is none (RFC 6749 4.4.3: client_credentials
+// issues none; OpenID Connect Core 11: a grant without offline_access
+// gets none).
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
+	IDToken      string `json:"id_token,omitempty"`
 }
 
 // Introspection is an RFC 7662 2.2 introspection response.
@@ -318,6 +325,9 @@ func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redi
 		}
 		return failure
 	}
+	if oerr := s.openIDReady(ctx); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	start := time.Now()
 	c, err := s.Store.ExchangeCode(ctx, HashToken(code), now, check, pair)
 	if errors.Is(err, errAudienceChosen) {
@@ -344,13 +354,13 @@ func (s *AuthServer) ExchangeFor(ctx context.Context, client *Client, code, redi
 		// refresh is not given the refresh token: nobody holds it.
 		refresh = ""
 	}
-	return TokenResponse{
+	return s.openIDResponse(ctx, TokenResponse{
 		AccessToken:  access,
 		TokenType:    tokenType(dpopKey),
 		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 		RefreshToken: refresh,
 		Scope:        strings.Join(c.Scopes, " "),
-	}, nil
+	}, idTokenGrant{userID: c.UserID, clientID: c.ClientID, scopes: c.Scopes, GrantContext: c.GrantContext}, now)
 }
 
 // Refresh is RefreshFor with no extras.
@@ -423,11 +433,11 @@ func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToke
 	var (
 		failure  *Error
 		narrowed []string
+		grant    RefreshGrant
 		audience string
-		authTime time.Time
 	)
 	check := func(g RefreshGrant) error {
-		failure, narrowed, authTime = nil, nil, g.AuthTime
+		failure, narrowed, grant = nil, nil, g
 		if g.ClientGeneration != client.generation {
 			// A family of an earlier client of the same id.
 			failure = badToken
@@ -471,6 +481,9 @@ func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToke
 		}
 		return nil
 	}
+	if oerr := s.openIDReady(ctx); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	start := time.Now()
 	rot, err := s.Store.RotateRefresh(ctx, HashToken(refreshToken), client.ID, now, s.RefreshGrace, check, pair)
 	// Nothing was consumed when the check asks for another pair: what is
@@ -513,18 +526,20 @@ func (s *AuthServer) RefreshFor(ctx context.Context, client *Client, refreshToke
 	access, oerr := s.accessTokenText(ctx, issuedAccessToken{
 		id: access, userID: rot.UserID, clientID: client.ID, scopes: rot.Scopes,
 		audience: rot.AccessAudience, dpopKey: rot.AccessDPoPKey,
-		issuedAt: rot.AccessIssuedAt, expiresAt: rot.AccessExpiresAt, authTime: authTime,
+		issuedAt: rot.AccessIssuedAt, expiresAt: rot.AccessExpiresAt, authTime: grant.AuthTime,
 	})
 	if oerr != nil {
 		return TokenResponse{}, oerr
 	}
-	return TokenResponse{
+	// OpenID Connect Core 12.2: the grant's sub, aud, azp and auth_time,
+	// a new iat, and no nonce (the family keeps none).
+	return s.openIDResponse(ctx, TokenResponse{
 		AccessToken:  access,
 		TokenType:    tokenType(dpopKey),
 		ExpiresIn:    expiresIn,
 		RefreshToken: refresh,
 		Scope:        strings.Join(rot.Scopes, " "),
-	}, nil
+	}, idTokenGrant{userID: rot.UserID, clientID: client.ID, scopes: rot.Scopes, GrantContext: grant.GrantContext}, now)
 }
 
 // errScopesNarrowed is the refresh check's signal that the grant holds

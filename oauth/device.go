@@ -315,6 +315,9 @@ func (g *DeviceGrant) PollFor(ctx context.Context, client *Client, deviceCode st
 	if oerr := s.readyToSign(ctx); oerr != nil {
 		return TokenResponse{}, oerr
 	}
+	if oerr := s.openIDReady(ctx); oerr != nil {
+		return TokenResponse{}, oerr
+	}
 	start := time.Now()
 	p, err := g.Store.PollDeviceAuthorization(ctx, HashToken(deviceCode), now, check, pair)
 	timeStoreCall(s.metrics(), OpExchange, start)
@@ -348,13 +351,17 @@ func (g *DeviceGrant) PollFor(ctx context.Context, client *Client, deviceCode st
 	}
 	s.metrics().TokenIssued(GrantDeviceCode)
 	s.audit(ctx, AuditEvent{Message: AuditTokenIssued, UserID: p.UserID, ClientID: client.ID, Grant: GrantDeviceCode, Scopes: p.Scopes})
-	return TokenResponse{
+	// With OpenID Connect, the rules of a code exchange: a refresh token
+	// only with offline_access, an ID token with openid. A device
+	// authorization keeps no IdP claims, nonce or auth time, so its ID
+	// tokens say who the user is and no more.
+	return s.openIDResponse(ctx, TokenResponse{
 		AccessToken:  access,
 		TokenType:    tokenType(pair.AccessDPoPKey),
 		ExpiresIn:    int64(pair.Access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 		RefreshToken: refresh,
 		Scope:        strings.Join(p.Scopes, " "),
-	}, nil
+	}, idTokenGrant{userID: p.UserID, clientID: client.ID, scopes: p.Scopes}, now)
 }
 
 // NormalizeUserCode returns the user code in s as stored (eight letters of

@@ -55,6 +55,7 @@ type Store interface {
 	UserGrantStore
 	ClientStore
 	OwnedClientStore
+	UserinfoStore
 	SigningKeyStore
 	ClientTokenStore
 	// WatchRevocations calls forget with the hash of every token revoked

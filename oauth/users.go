@@ -163,13 +163,28 @@ func checkJWKSURL(raw string) error {
 	return errors.New("users: jwks_url must use https unless its host is loopback")
 }
 
+// VerifiedUser is the end user of a verified IdP JWT.
+type VerifiedUser struct {
+	// ID is the user id, from the user claim.
+	ID string
+	// Claims are every claim of the JWT, as JSON decodes them; the
+	// caller picks what it may keep (PickClaims).
+	Claims map[string]any
+}
+
 // Verify checks token's signature (RFC 7515) and claims (RFC 7519 4.1) and
 // returns the user id it carries. A refused token gets an error wrapping
 // ErrInvalidUserJWT; ErrUserKeysUnavailable means the token could not be
 // judged because the identity provider's keys could not be fetched.
 func (v *UserVerifier) Verify(ctx context.Context, token string) (string, error) {
+	u, err := v.VerifyUser(ctx, token)
+	return u.ID, err
+}
+
+// VerifyUser is Verify returning the verified claims too.
+func (v *UserVerifier) VerifyUser(ctx context.Context, token string) (VerifiedUser, error) {
 	if !isCompactJWS(token) {
-		return "", fmt.Errorf("%w: malformed token", ErrInvalidUserJWT)
+		return VerifiedUser{}, fmt.Errorf("%w: malformed token", ErrInvalidUserJWT)
 	}
 	var keyErr error
 	claims := jwt.MapClaims{}
@@ -180,20 +195,20 @@ func (v *UserVerifier) Verify(ctx context.Context, token string) (string, error)
 	})
 	if err != nil {
 		if errors.Is(keyErr, ErrUserKeysUnavailable) {
-			return "", keyErr
+			return VerifiedUser{}, keyErr
 		}
-		return "", fmt.Errorf("%w: %s", ErrInvalidUserJWT, refusalReason(err, keyErr))
+		return VerifiedUser{}, fmt.Errorf("%w: %s", ErrInvalidUserJWT, refusalReason(err, keyErr))
 	}
 	user, ok := claims[v.userClaim].(string)
 	if !ok || user == "" {
-		return "", fmt.Errorf("%w: user claim missing or not a string", ErrInvalidUserJWT)
+		return VerifiedUser{}, fmt.Errorf("%w: user claim missing or not a string", ErrInvalidUserJWT)
 	}
 	// The id travels on in request headers and logs, where control
 	// characters could forge lines.
 	if strings.ContainsFunc(user, unicode.IsControl) {
-		return "", fmt.Errorf("%w: user claim contains control characters", ErrInvalidUserJWT)
+		return VerifiedUser{}, fmt.Errorf("%w: user claim contains control characters", ErrInvalidUserJWT)
 	}
-	return user, nil
+	return VerifiedUser{ID: user, Claims: claims}, nil
 }
 
 // isCompactJWS reports whether token has the alphabet and size of a JWS in

@@ -28,6 +28,10 @@
 //     both cached. Proofs are made before each run, outside its timing, and
 //     handed out one per request by a wrk Lua script, which the bearer
 //     variant runs too, without proofs (dpop.go);
+//   - code exchange, and code exchange + ID token: POST /oauth/token with
+//     grant_type=authorization_code, each request redeeming its own code,
+//     made before the run through the dashboard flow (exchange.go), for a
+//     scope without and with openid: what signing the ID token adds;
 //   - token endpoint (refresh grant, SQLite, or PostgreSQL with -postgres,
 //     which starts a private cluster on 127.0.0.1 and puts the store
 //     there for the whole run): POST /oauth/token with
@@ -132,7 +136,9 @@ type variant struct {
 	// dpop is set for the DPoP variants, which send their requests from
 	// a wrk script too.
 	dpop *dpopLoad
-	warm run
+	// exchange is set for the code exchange variants, likewise.
+	exchange *exchangeLoad
+	warm     run
 }
 
 // run is what one wrk run measured.
@@ -183,10 +189,10 @@ func benchmark(o options) error {
 	}
 
 	// The whole run stops by itself even if something hangs.
-	variantsCount := 9
+	variantsCount := 11
 	budget := time.Duration(o.rounds*(variantsCount+2))*(o.duration+3*time.Second) + 5*time.Minute +
 		time.Duration(variantsCount)*(o.warmup+3*time.Second) + 2*time.Minute +
-		time.Duration(o.rounds+1)*2*time.Minute // minting refresh tokens
+		time.Duration(o.rounds+1)*4*time.Minute // minting refresh tokens and codes
 	watchdog := time.AfterFunc(budget, func() {
 		fmt.Fprintf(os.Stderr, "bench: still running after %v, giving up\n", budget)
 		os.Exit(3)
@@ -266,6 +272,10 @@ func benchmark(o options) error {
 	if err != nil {
 		return err
 	}
+	exchangeLoad, idTokenLoad, err := newExchangeLoads(base, dir)
+	if err != nil {
+		return err
+	}
 
 	variants := []*variant{
 		{name: "plain", path: "/plain", token: token, want: 200, note: "reverse_proxy only"},
@@ -276,6 +286,8 @@ func benchmark(o options) error {
 		{name: "forward_auth", path: "/fa", token: token, want: 200, note: "forward_auth to a Go endpoint + reverse_proxy"},
 		{name: dpopBearerName, path: dpopPath, want: 200, note: "guarded route, unbound OAuth access token as Bearer, cached, requests built by a wrk script", dpop: bearerLoad},
 		{name: dpopName, path: dpopPath, want: 200, note: "guarded route, DPoP-bound OAuth access token, cached, a fresh ES256 proof per request made before the run", dpop: boundLoad},
+		{name: exchangeName, path: "/oauth/token", want: 200, note: "authorization_code grant on " + storeName(o) + ", Basic client auth, one fresh code per request, scope without openid", exchange: exchangeLoad},
+		{name: exchangeIDTokenName, path: "/oauth/token", want: 200, note: "the same with openid: an RS256 ID token in every answer", exchange: idTokenLoad},
 		{name: refreshName(o), path: "/oauth/token", want: 200, note: "refresh grant on " + storeName(o) + ", Basic client auth, one fresh refresh token per request",
 			refresh: newRefreshLoad(base, dir)},
 	}
@@ -309,7 +321,7 @@ func benchmark(o options) error {
 			}
 			v.result = append(v.result, res)
 			fmt.Printf("round %d  %-13s %9.0f req/s  p50 %-9s p90 %-9s p99 %-9s cores: caddy %.2f, wrk %.2f%s%s\n",
-				r+1, v.name, res.rps, fmtDur(res.p50), fmtDur(res.p90), fmtDur(res.p99), res.selfCores, res.wrkCores, v.refresh.status(res), v.dpop.status(res))
+				r+1, v.name, res.rps, fmtDur(res.p50), fmtDur(res.p90), fmtDur(res.p99), res.selfCores, res.wrkCores, v.refresh.status(res), v.dpop.status(res)+v.exchange.status(res))
 		}
 	}
 
@@ -376,10 +388,11 @@ const caddyfileTemplate = `{
 			audience authenticated
 		}
 		scope %[4]s "Benchmark reads"
+		openid
 		client bench-app {
 			secret bench-app-secret
 			redirect_uri https://bench.example.com/cb
-			scopes %[4]s
+			scopes %[4]s openid offline_access
 			pkce optional
 		}
 	}
@@ -578,6 +591,9 @@ func check(base string, v *variant) error {
 	}
 	if v.dpop != nil {
 		return v.dpop.check()
+	}
+	if v.exchange != nil {
+		return v.exchange.check()
 	}
 	req, err := http.NewRequest(http.MethodGet, base+v.path, nil)
 	if err != nil {

@@ -126,10 +126,14 @@ func (l *refreshLoad) mint(n int) ([]string, error) {
 	return tokens, firstErr
 }
 
+// scopeOfflineAccess asks for a refresh token: the bench config has openid
+// on, where only a grant with it gets one (OpenID Connect Core 11).
+const scopeOfflineAccess = "offline_access"
+
 // mintOne authorizes the bench client for benchUser and exchanges the code.
 func (l *refreshLoad) mintOne(userJWT string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"client_id": benchClient, "redirect_uri": benchRedirect,
-		"response_type": "code", "scope": benchScope, "state": "bench"})
+		"response_type": "code", "scope": scopeOfflineAccess + " " + benchScope, "state": "bench"})
 	var auth struct {
 		RedirectURL string `json:"redirect_url"`
 	}
@@ -342,6 +346,9 @@ func (rep *report) refreshNote() string {
 func shortName(name string) string {
 	if strings.HasPrefix(name, "token endpoint") {
 		return "token (refresh)"
+	}
+	if name == exchangeIDTokenName {
+		return "exchange + ID token"
 	}
 	return name
 }

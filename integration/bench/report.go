@@ -116,6 +116,10 @@ func newReport(o options, variants []*variant, ol *openLoop) *report {
 	rep.targets = append(rep.targets, target{"DPoP-bound token with a fresh ES256 proof per request vs the same route with a bearer token, throughput",
 		fmt.Sprintf("%.3f× (paired per round: %s); p99 %.3f vs %.3f ms", ratio(dpop, bearer), pairedRatio(dpop.variant, bearer.variant), dpop.p99.med, bearer.p99.med),
 		"report", "—"})
+	withID, withoutID := rep.byName[exchangeIDTokenName], rep.byName[exchangeName]
+	rep.targets = append(rep.targets, target{"code exchange with an ID token vs without, throughput",
+		fmt.Sprintf("%.3f× (paired per round: %s); p99 %.3f vs %.3f ms", ratio(withID, withoutID), pairedRatio(withID.variant, withoutID.variant), withID.p99.med, withoutID.p99.med),
+		"report", "—"})
 	return rep
 }
 

@@ -39,6 +39,12 @@ func runVariant(wrk, script string, o options, d time.Duration, base string, v *
 		}
 		args = []string{"-s", v.dpop.script, base}
 	}
+	if v.exchange != nil {
+		if err := v.exchange.prepare(o, d); err != nil {
+			return run{}, fmt.Errorf("making codes: %w", err)
+		}
+		args = []string{"-s", v.exchange.script, base}
+	}
 	if profile {
 		stop, err := startProfile(o, v)
 		if err != nil {
@@ -102,6 +108,9 @@ func runVariant(wrk, script string, o options, d time.Duration, base string, v *
 	}
 	if v.dpop != nil {
 		return r, v.dpop.parseCounts(text, &r)
+	}
+	if v.exchange != nil {
+		return r, v.exchange.parseCounts(text, &r)
 	}
 	if v.want < 300 && r.non2xx != 0 {
 		return run{}, fmt.Errorf("%d of %d responses were not 2xx", r.non2xx, r.requests)

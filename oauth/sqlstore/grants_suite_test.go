@@ -51,6 +51,7 @@ func runGrantSuite(t *testing.T, open openStore) {
 		{"RFC 7009 2.1 revoke", testGrantRevoke},
 		{"RFC 7662 introspect", testGrantIntrospect},
 		{"grant context kept from code to family and tokens", testGrantContext},
+		{"OpenID Connect Core 5.3 claims through an access token", testUserinfoClaims},
 		{"seed 004 consent union", testGrantConsent},
 		{"server key", testGrantServerKey},
 		{"purge expired", testGrantPurge},

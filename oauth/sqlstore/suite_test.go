@@ -397,6 +397,10 @@ func storeCalls(s oauth.Store) map[string]func(ctx context.Context) error {
 			_, _, err := s.RevokeUser(ctx, "gina", testTime)
 			return err
 		},
+		"AccessTokenClaims": func(ctx context.Context) error {
+			_, err := s.AccessTokenClaims(ctx, h)
+			return err
+		},
 	}
 }
 

@@ -16,9 +16,10 @@ import (
 // both and of their refresh families), families.go (rotation and
 // revocation), consents.go, secrets.go, clients.go and device_codes.go;
 // user_grants.go ends what one user granted, across those tables, and
-// client_tokens.go keeps the tokens clients hold for themselves in them. A
-// new table follows the same shape: a statements struct and its
-// constructor, a field here, and migrations for both databases.
+// client_tokens.go keeps the tokens clients hold for themselves in them;
+// userinfo.go reads a grant's claims through its access tokens. A new
+// table follows the same shape: a statements struct and its constructor,
+// a field here, and migrations for both databases.
 type tables struct {
 	dialect  dialect
 	personal personalTokenStatements
@@ -27,6 +28,7 @@ type tables struct {
 	secrets  secretStatements
 	users    userGrantStatements
 	clients  clientStatements
+	userinfo userinfoStatements
 
 	signingKeys  signingKeyStatements
 	clientTokens clientTokenStatements
@@ -42,6 +44,7 @@ func newTables(d dialect) tables {
 		secrets:  newSecretStatements(d),
 		users:    newUserGrantStatements(d),
 		clients:  newClientStatements(d),
+		userinfo: newUserinfoStatements(d),
 
 		signingKeys:  newSigningKeyStatements(d),
 		clientTokens: newClientTokenStatements(d),
