@@ -49,7 +49,7 @@ func (a *App) authenticateAccess(w http.ResponseWriter, r *http.Request, logger,
 		a.metrics.validation(validationUnavailable)
 		return oauth.Principal{}, "", false, denyUnavailable(w)
 	}
-	p, err = a.state.validator.Validate(r.Context(), text)
+	p, err = a.state.validator.ValidateWith(r.Context(), text, a.jwtAccess)
 	switch {
 	case errors.Is(err, oauth.ErrUnavailable):
 		a.metrics.validation(validationUnavailable)

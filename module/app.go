@@ -102,8 +102,11 @@ type App struct {
 	auth     *oauth.AuthServer
 	device   *oauth.DeviceGrant
 	personal *oauth.PersonalTokens
-	metrics  *gatewayMetrics
-	audit    auditLog
+	// jwtAccess reads and signs JWT access tokens (jwtaccess.go); nil
+	// when the config has no signing keys.
+	jwtAccess *oauth.JWTAccessTokens
+	metrics   *gatewayMetrics
+	audit     auditLog
 	// held says this config has a reference to the shared state, which
 	// Cleanup gives back.
 	held bool
@@ -263,6 +266,7 @@ func (a *App) use(state *sharedState) {
 	a.registry = &oauth.Clients{Static: a.clients, Stored: state.clients}
 	a.admin = &oauth.ClientAdmin{Clients: a.registry, Store: state.store, Owned: state.store, Audit: a.audit,
 		Tokens: state.store, Validator: state.validator}
+	a.jwtAccess = a.newJWTAccess()
 	a.auth = a.newAuthServer(state)
 	a.device = &oauth.DeviceGrant{Auth: a.auth, Store: state.store, TTL: time.Duration(a.DeviceCodeTTL)}
 	a.personal = &oauth.PersonalTokens{

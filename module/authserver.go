@@ -72,5 +72,8 @@ func (a *App) newAuthServer(state *sharedState) *oauth.AuthServer {
 		OpenID:        openID,
 		ClientTokens:  state.store,
 		KnownResource: a.knownResource,
+
+		AccessTokenFormat: a.accessTokenFormat(),
+		JWTAccess:         a.jwtAccess,
 	}
 }

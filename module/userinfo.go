@@ -39,7 +39,7 @@ func (e *Endpoints) serveUserinfo(w http.ResponseWriter, r *http.Request) error 
 	if p.Kind == oauth.KindAccess {
 		ctx, cancel := context.WithTimeout(r.Context(), userinfoTimeout)
 		defer cancel()
-		stored, err := e.app.state.store.AccessTokenClaims(ctx, oauth.HashToken(text))
+		stored, err := e.app.state.store.AccessTokenClaims(ctx, oauth.AccessTokenHash(text))
 		switch {
 		case errors.Is(err, oauth.ErrNotFound):
 			// Revoked since it was cached.

@@ -287,3 +287,18 @@ func (j *JWTAccessTokens) sign(ctx context.Context, t issuedAccessToken) (string
 	}
 	return SignAccessToken(ctx, j.ring, c)
 }
+
+// AccessTokenHash returns the hash the store keeps an access token under,
+// for a token text ValidateWith has accepted: the text's own hash for an
+// opaque token, that of its jti for a JWT access token.
+func AccessTokenHash(text string) TokenHash {
+	if looksLikeJWS(text) {
+		// Of an accepted JWT, the jti read here is the one verified: a
+		// cache hit needs the very text verified under that jti, and
+		// every text tokengate signs reads alike both ways.
+		if h, ok := peekJTIHash(text); ok {
+			return h
+		}
+	}
+	return HashToken(text)
+}

@@ -536,3 +536,18 @@ func TestDecodeSegmentAgreesWithBase64(t *testing.T) {
 		t.Error("decodeSegment accepted a length no encoding has")
 	}
 }
+
+func TestAccessTokenHash(t *testing.T) {
+	// The stored token behind an accepted text: a JWT's jti, an opaque
+	// token itself.
+	e := newJWTEnv(t)
+	text, id := e.issue(t, alice)
+	e.mustValidate(t, text)
+	if AccessTokenHash(text) != HashToken(id) {
+		t.Error("AccessTokenHash of a JWT is not the hash of its jti")
+	}
+	opaque, h := e.store.issue(KindAccess, alice)
+	if AccessTokenHash(opaque) != h {
+		t.Error("AccessTokenHash of an opaque token is not its own hash")
+	}
+}
