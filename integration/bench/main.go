@@ -32,6 +32,10 @@
 //     grant_type=authorization_code, each request redeeming its own code,
 //     made before the run through the dashboard flow (exchange.go), for a
 //     scope without and with openid: what signing the ID token adds;
+//   - in a phase of their own after the others, with the config reloaded
+//     with access_token_format jwt: plain again, and the guarded route with
+//     a cached opaque OAuth access token and with a cached RFC 9068 JWT
+//     access token, whose throughput ratio is reported (jwt.go);
 //   - token endpoint (refresh grant, SQLite, or PostgreSQL with -postgres,
 //     which starts a private cluster on 127.0.0.1 and puts the store
 //     there for the whole run): POST /oauth/token with
@@ -189,7 +193,7 @@ func benchmark(o options) error {
 	}
 
 	// The whole run stops by itself even if something hangs.
-	variantsCount := 11
+	variantsCount := 11 + 3 // the JWT phase's three after the others
 	budget := time.Duration(o.rounds*(variantsCount+2))*(o.duration+3*time.Second) + 5*time.Minute +
 		time.Duration(variantsCount)*(o.warmup+3*time.Second) + 2*time.Minute +
 		time.Duration(o.rounds+1)*4*time.Minute // minting refresh tokens and codes
@@ -244,10 +248,11 @@ func benchmark(o options) error {
 		defer stop()
 		database = "postgres " + dsn
 	}
-	port, err := loadOnFreePort(func(port int) string {
+	caddyfile := func(port int, options string) string {
 		return fmt.Sprintf(caddyfileTemplate, port, database,
-			userJWTSecret, benchScope, backend.Addr, authSrv.Addr, benchUser)
-	})
+			userJWTSecret, benchScope, backend.Addr, authSrv.Addr, benchUser, options)
+	}
+	port, err := loadOnFreePort(func(port int) string { return caddyfile(port, "") })
 	if err != nil {
 		return err
 	}
@@ -291,7 +296,7 @@ func benchmark(o options) error {
 		{name: refreshName(o), path: "/oauth/token", want: 200, note: "refresh grant on " + storeName(o) + ", Basic client auth, one fresh refresh token per request",
 			refresh: newRefreshLoad(base, dir)},
 	}
-	if len(variants) != variantsCount {
+	if len(variants) != variantsCount-3 {
 		return errors.New("variant count out of date")
 	}
 	for _, v := range variants {
@@ -332,7 +337,19 @@ func benchmark(o options) error {
 		return err
 	}
 
+	// Minted before the reload that makes access tokens JWTs.
+	opaque, err := mintAccessToken(base, nil)
+	if err != nil {
+		return err
+	}
+	jwtPhase, err := measureJWT(wrk, o, base, caddyfile(port, "access_token_format jwt"), opaque)
+	if err != nil {
+		return err
+	}
+
 	rep := newReport(o, variants, ol)
+	rep.jwt = jwtPhase
+	rep.targets = append(rep.targets, jwtPhase.target())
 	rep.load = [2]string{loadBefore, loadAverage()}
 	md := rep.markdown()
 	fmt.Println()
@@ -371,7 +388,7 @@ func startProfile(o options, v *variant) (func(), error) {
 
 // caddyfileTemplate holds every variant as its own route. Arguments: port,
 // database setting, user JWT secret, scope, backend address, auth endpoint
-// address, the personal token's user ID.
+// address, the personal token's user ID, more tokengate options.
 const caddyfileTemplate = `{
 	admin off
 	persist_config off
@@ -389,6 +406,7 @@ const caddyfileTemplate = `{
 		}
 		scope %[4]s "Benchmark reads"
 		openid
+		%[8]s
 		client bench-app {
 			secret bench-app-secret
 			redirect_uri https://bench.example.com/cb

@@ -55,6 +55,8 @@ type report struct {
 	targets []target
 	// openLoop is the fixed-rate latency of plain and guarded.
 	openLoop *openLoop
+	// jwt is the JWT access token phase.
+	jwt *jwtPhase
 }
 
 func newReport(o options, variants []*variant, ol *openLoop) *report {
@@ -166,6 +168,9 @@ func (rep *report) markdown() string {
 	}
 	b.WriteString("\n" + rep.refreshNote() + "\n\n")
 	b.WriteString(rep.openLoop.markdown() + "\n")
+	if rep.jwt != nil {
+		b.WriteString(rep.jwt.markdown() + "\n")
+	}
 
 	b.WriteString("## Targets\n\n| target | measured | goal | result |\n| --- | --- | --- | --- |\n")
 	for _, t := range rep.targets {
