@@ -63,7 +63,7 @@ func measureJWT(wrk string, o options, base, jwtConfig, opaque string) (*jwtPhas
 	ph := &jwtPhase{
 		plain:  &variant{name: "plain", path: "/plain", token: token, want: 200, note: "reverse_proxy only"},
 		opaque: &variant{name: jwtOpaqueName, path: "/guarded", token: opaque, want: 200, note: "tokengate + reverse_proxy, tga_ access token, cached"},
-		jwt:    &variant{name: jwtName, path: "/guarded", token: token, want: 200, note: "tokengate + reverse_proxy, RFC 9068 access token (RS256), cached"},
+		jwt:    &variant{name: jwtName, path: "/guarded", token: token, want: 200, note: "tokengate + reverse_proxy, RFC 9068 access token (signed with -signing-alg), cached"},
 	}
 	variants := ph.variants()
 	for _, v := range variants {

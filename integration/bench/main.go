@@ -123,7 +123,8 @@ type options struct {
 	connections int
 	out         string
 	profile     bool
-	postgres    bool // the store on a private PostgreSQL cluster, not SQLite
+	postgres    bool   // the store on a private PostgreSQL cluster, not SQLite
+	signingAlg  string // the openid option's signing_alg: RS256 or ES256
 }
 
 // variant is one route and header combination under load.
@@ -167,11 +168,16 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&o.connections, "connections", 64, "wrk connections")
 	flag.StringVar(&o.out, "out", ".", "directory for bench-results.md and bench-results.svg")
+	flag.StringVar(&o.signingAlg, "signing-alg", "RS256", "signing_alg of ID tokens and JWT access tokens: RS256 (the default of the openid option) or ES256")
 	flag.BoolVar(&o.postgres, "postgres", false, "put the store on a private PostgreSQL cluster started for the run (needs the server binaries), instead of SQLite")
 	flag.BoolVar(&o.profile, "cpuprofile", false, "write cpu-<variant>.pprof to -out: this process (Caddy, backend, auth endpoint) during each variant's last-round run")
 	flag.Parse()
 	if short {
 		o.rounds, o.duration = 3, 2*time.Second
+	}
+	if o.signingAlg != "RS256" && o.signingAlg != "ES256" {
+		fmt.Fprintln(os.Stderr, "bench: -signing-alg is RS256 or ES256")
+		os.Exit(2)
 	}
 	if o.rounds < 1 || o.duration < time.Second || o.threads < 1 || o.connections < o.threads {
 		fmt.Fprintln(os.Stderr, "bench: need -rounds >= 1, -duration >= 1s and -connections >= -threads >= 1")
@@ -250,7 +256,7 @@ func benchmark(o options) error {
 	}
 	caddyfile := func(port int, options string) string {
 		return fmt.Sprintf(caddyfileTemplate, port, database,
-			userJWTSecret, benchScope, backend.Addr, authSrv.Addr, benchUser, options)
+			userJWTSecret, benchScope, backend.Addr, authSrv.Addr, benchUser, options, o.signingAlg)
 	}
 	port, err := loadOnFreePort(func(port int) string { return caddyfile(port, "") })
 	if err != nil {
@@ -292,7 +298,7 @@ func benchmark(o options) error {
 		{name: dpopBearerName, path: dpopPath, want: 200, note: "guarded route, unbound OAuth access token as Bearer, cached, requests built by a wrk script", dpop: bearerLoad},
 		{name: dpopName, path: dpopPath, want: 200, note: "guarded route, DPoP-bound OAuth access token, cached, a fresh ES256 proof per request made before the run", dpop: boundLoad},
 		{name: exchangeName, path: "/oauth/token", want: 200, note: "authorization_code grant on " + storeName(o) + ", Basic client auth, one fresh code per request, scope without openid", exchange: exchangeLoad},
-		{name: exchangeIDTokenName, path: "/oauth/token", want: 200, note: "the same with openid: an RS256 ID token in every answer", exchange: idTokenLoad},
+		{name: exchangeIDTokenName, path: "/oauth/token", want: 200, note: "the same with openid: an " + o.signingAlg + " ID token in every answer", exchange: idTokenLoad},
 		{name: refreshName(o), path: "/oauth/token", want: 200, note: "refresh grant on " + storeName(o) + ", Basic client auth, one fresh refresh token per request",
 			refresh: newRefreshLoad(base, dir)},
 	}
@@ -405,7 +411,9 @@ const caddyfileTemplate = `{
 			audience authenticated
 		}
 		scope %[4]s "Benchmark reads"
-		openid
+		openid {
+			signing_alg %[9]s
+		}
 		%[8]s
 		client bench-app {
 			secret bench-app-secret
