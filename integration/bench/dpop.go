@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -257,19 +256,13 @@ function done(summary, latency, requests)
 end
 `
 
-var reDPoP = regexp.MustCompile(`tokengate-dpop: ok=(\d+) bad=(\d+) exhausted=(\d+)`)
-
 // parseCounts reads the script's line into r, counts only the 200
 // answers in its req/s, and fails when a fresh proof was refused.
 func (l *dpopLoad) parseCounts(text string, r *run) error {
-	m := reDPoP.FindStringSubmatch(text)
-	if m == nil {
-		return fmt.Errorf("no tokengate-dpop line in wrk output:\n%s", text)
+	ok, bad, err := scriptCounts("tokengate-dpop", text, r)
+	if err != nil {
+		return err
 	}
-	ok, _ := strconv.ParseInt(m[1], 10, 64)
-	bad, _ := strconv.ParseInt(m[2], 10, 64)
-	r.exhausted, _ = strconv.ParseInt(m[3], 10, 64)
-	r.non2xx = bad
 	if ok == 0 {
 		return fmt.Errorf("no request succeeded (%d refused)", bad)
 	}

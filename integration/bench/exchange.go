@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,19 +187,13 @@ function done(summary, latency, requests)
 end
 `
 
-var reExchange = regexp.MustCompile(`tokengate-exchange: ok=(\d+) bad=(\d+) exhausted=(\d+)`)
-
 // parseCounts reads the script's line into r, counts only the 200
 // answers in its req/s, and fails when a fresh code was refused.
 func (l *exchangeLoad) parseCounts(text string, r *run) error {
-	m := reExchange.FindStringSubmatch(text)
-	if m == nil {
-		return fmt.Errorf("no tokengate-exchange line in wrk output:\n%s", text)
+	ok, bad, err := scriptCounts("tokengate-exchange", text, r)
+	if err != nil {
+		return err
 	}
-	ok, _ := strconv.ParseInt(m[1], 10, 64)
-	bad, _ := strconv.ParseInt(m[2], 10, 64)
-	r.exhausted, _ = strconv.ParseInt(m[3], 10, 64)
-	r.non2xx = bad
 	if ok == 0 {
 		return fmt.Errorf("no exchange succeeded (%d refused)", bad)
 	}

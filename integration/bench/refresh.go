@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,19 +256,13 @@ function done(summary, latency, requests)
 end
 `
 
-var reRefresh = regexp.MustCompile(`tokengate-refresh: ok=(\d+) bad=(\d+) exhausted=(\d+)`)
-
 // parseRefreshCounts reads the script's line into r, turns its req/s into
 // token pairs issued per second, and fails when a fresh token was refused.
 func (l *refreshLoad) parseRefreshCounts(text string, r *run) error {
-	m := reRefresh.FindStringSubmatch(text)
-	if m == nil {
-		return fmt.Errorf("no tokengate-refresh line in wrk output:\n%s", text)
+	ok, bad, err := scriptCounts("tokengate-refresh", text, r)
+	if err != nil {
+		return err
 	}
-	ok, _ := strconv.ParseInt(m[1], 10, 64)
-	bad, _ := strconv.ParseInt(m[2], 10, 64)
-	r.exhausted, _ = strconv.ParseInt(m[3], 10, 64)
-	r.non2xx = bad
 	l.rotations += ok
 	if ok == 0 {
 		return fmt.Errorf("no refresh succeeded (%d refused)", bad)

@@ -142,3 +142,19 @@ func parseWrkDuration(num, unit string) (time.Duration, error) {
 }
 
 // stat is the median and range of one measure over the rounds.
+
+// scriptCounts reads the line "<label>: ok=N bad=N exhausted=N" that the
+// wrk scripts of the token and DPoP variants print when done, sets r's
+// exhausted and non-2xx counts from it, and returns the 200 and the other
+// answers.
+func scriptCounts(label, text string, r *run) (ok, bad int64, err error) {
+	m := regexp.MustCompile(regexp.QuoteMeta(label) + `: ok=(\d+) bad=(\d+) exhausted=(\d+)`).FindStringSubmatch(text)
+	if m == nil {
+		return 0, 0, fmt.Errorf("no %s line in wrk output:\n%s", label, text)
+	}
+	ok, _ = strconv.ParseInt(m[1], 10, 64)
+	bad, _ = strconv.ParseInt(m[2], 10, 64)
+	r.exhausted, _ = strconv.ParseInt(m[3], 10, 64)
+	r.non2xx = bad
+	return ok, bad, nil
+}
